@@ -1,0 +1,16 @@
+"""gru4recf: feature-rich session-based recommendation (GRU4RecF and friends), RecBole-style.
+
+Importing the package is cheap: the entry points are loaded on first use.
+"""
+__version__ = "0.1.0"
+__all__ = ["run_gru4recf", "load_config"]
+
+
+def __getattr__(name: str):
+    if name == "run_gru4recf":
+        from .quick_start import run_gru4recf
+        return run_gru4recf
+    if name == "load_config":
+        from .config import load_config
+        return load_config
+    raise AttributeError(f"module 'gru4recf' has no attribute {name!r}")

@@ -1,0 +1,177 @@
+"""Loading a dataset: atomic files -> filtered, remapped, time-ordered user sequences.
+
+The result holds one int64 array of item ids ordered by (user, time) and the offsets where each
+user's sequence starts: memory grows linearly with interactions, with no padded matrices.
+"""
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import List, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DatasetError
+from .atomic import read_atomic, read_header
+from .features import FeatureField, build_item_features
+from .filtering import filter_by_counts, filter_by_values, in_intervals, remove_duplicates
+
+PAD = "[PAD]"
+logger = logging.getLogger("gru4recf")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """How to read and filter one dataset (the data keys of the configuration)."""
+
+    name: str
+    data_path: str
+    user_field: str = "user_id"
+    item_field: str = "item_id"
+    time_field: str = "timestamp"
+    field_separator: str = "\t"
+    seq_separator: str = " "
+    load_col: Optional[Mapping[str, Sequence[str]]] = None
+    rm_dup_inter: Optional[str] = None
+    val_interval: Optional[Mapping[str, str]] = None
+    user_inter_num_interval: Optional[str] = None
+    item_inter_num_interval: Optional[str] = None
+    selected_features: Sequence[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config: Mapping, selected_features: Sequence[str] = ()) -> "DataSettings":
+        keys = {"name": "dataset", "user_field": "USER_ID_FIELD", "item_field": "ITEM_ID_FIELD",
+                "time_field": "TIME_FIELD"}
+        values = {f.name: config[keys.get(f.name, f.name)] for f in fields(cls) if f.name != "selected_features"}
+        return cls(**values, selected_features=list(selected_features))
+
+
+@dataclass
+class SequenceDataset:
+    """Users' time-ordered item sequences plus the item feature tables.
+
+    User u's items are `items[user_offsets[u]:user_offsets[u + 1]]`; id 0 is padding for users,
+    items and feature tokens (`user_tokens[0] == item_tokens[0] == '[PAD]'`).
+    """
+
+    name: str
+    user_tokens: np.ndarray
+    item_tokens: np.ndarray
+    user_offsets: np.ndarray
+    items: np.ndarray
+    item_features: List[FeatureField]
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_tokens)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_tokens)
+
+    @property
+    def n_interactions(self) -> int:
+        return len(self.items)
+
+    def statistics(self) -> str:
+        """RecBole's dataset summary (its counts include the padding id)."""
+        inters, users, items = self.n_interactions, max(self.n_users - 1, 1), max(self.n_items - 1, 1)
+        return (f"{self.name}\nThe number of users: {self.n_users}\n"
+                f"Average actions of users: {inters / users}\n"
+                f"The number of items: {self.n_items}\nAverage actions of items: {inters / items}\n"
+                f"The number of inters: {inters}\n"
+                f"The sparsity of the dataset: {100 * (1 - inters / (users * items))}%")
+
+
+def _columns(settings: DataSettings, source: str) -> Optional[list]:
+    if settings.load_col is None:
+        return None
+    return list(settings.load_col.get(source, []))
+
+
+def _read_table(folder: Path, settings: DataSettings, source: str, required: Sequence[str]):
+    path = folder / f"{settings.name}.{source}"
+    columns = _columns(settings, source)
+    if columns == [] or not path.is_file():
+        return None
+    header = read_header(path, settings.field_separator)
+    wanted = list(header) if columns is None else columns
+    missing = [name for name in required if name not in wanted]
+    if missing:
+        raise DatasetError(f"{path} must provide column(s) {', '.join(missing)} "
+                           f"(found {', '.join(header)}; check load_col and the *_FIELD settings)")
+    return read_atomic(path, settings.field_separator, settings.seq_separator, wanted)
+
+
+def _filter(frame: pd.DataFrame, settings: DataSettings, inter_name: str) -> pd.DataFrame:
+    user, item, time = settings.user_field, settings.item_field, settings.time_field
+    if settings.rm_dup_inter is not None:
+        frame = remove_duplicates(frame, user, item, time, settings.rm_dup_inter)
+    if settings.val_interval:
+        frame = filter_by_values(frame, settings.val_interval, inter_name)
+    frame = filter_by_counts(frame, user, item, settings.user_inter_num_interval, settings.item_inter_num_interval)
+    if frame.empty:
+        raise DatasetError(f"{inter_name} has no interactions left after filtering "
+                           "(check user_inter_num_interval, item_inter_num_interval, val_interval)")
+    return frame
+
+
+def _remap(tokens: pd.Series, extra: Optional[pd.Series]) -> tuple:
+    """Contiguous ids in order of first appearance (interactions first, then the feature file)."""
+    codes, uniques = pd.factorize(tokens)
+    vocab = pd.Index(uniques)
+    if extra is not None:
+        vocab = vocab.append(pd.Index(pd.unique(extra[~extra.isin(vocab)])))
+    return codes.astype(np.int64) + 1, np.concatenate([[PAD], vocab.to_numpy(dtype=object)])
+
+
+def load_dataset(settings: DataSettings) -> SequenceDataset:
+    """Reads, filters, remaps and orders one dataset from `<data_path>/<name>/`."""
+    folder = Path(settings.data_path) / settings.name
+    user, item, time = settings.user_field, settings.item_field, settings.time_field
+    inter = _read_table(folder, settings, "inter", [user, item, time])
+    if inter is None:
+        raise DatasetError(f"no interactions: {folder / (settings.name + '.inter')} is missing or load_col "
+                           "excludes it")
+    if inter.types[time] != "float":
+        raise DatasetError(f"TIME_FIELD '{time}' of {inter.path} has type {inter.types[time]}; expected float")
+    frame = _filter(inter.frame, settings, inter.path.name)
+    item_table = _read_table(folder, settings, "item", [item]) if settings.selected_features or \
+        (folder / f"{settings.name}.item").is_file() else None
+    user_table = _read_table(folder, settings, "user", [user])
+    item_extra = _extra_items(item_table, item, settings)
+    user_ids, user_tokens = _remap(frame[user], None if user_table is None else user_table.frame[user])
+    item_ids, item_tokens = _remap(frame[item], item_extra)
+    order = np.lexsort((frame[time].to_numpy(), user_ids))  # stable: file order breaks time ties
+    counts = np.bincount(user_ids, minlength=len(user_tokens))
+    features = _features(item_table, item, item_tokens, settings, folder)
+    return SequenceDataset(settings.name, user_tokens, item_tokens,
+                           np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+                           item_ids[order], features)
+
+
+def _extra_items(item_table, item: str, settings: DataSettings) -> Optional[pd.Series]:
+    """Items of the .item file that join the catalogue: all of them unless count filters drop
+    items without interactions (as RecBole does)."""
+    if item_table is None:
+        return None
+    interval = settings.item_inter_num_interval
+    if interval is not None and not in_intervals(np.zeros(1), interval)[0]:
+        return None
+    return item_table.frame[item]
+
+
+def _features(item_table, item: str, item_tokens: np.ndarray, settings: DataSettings, folder: Path) -> list:
+    if not settings.selected_features:
+        return []
+    name = f"{settings.name}.item"
+    if item_table is None:
+        raise DatasetError(f"selected_features {list(settings.selected_features)} need {folder / name}, "
+                           "which is missing or excluded by load_col")
+    index = pd.Index(item_tokens)
+    rows = index.get_indexer(item_table.frame[item])
+    present = rows >= 0
+    frame = item_table.frame[present].drop_duplicates(subset=[item], keep="first")
+    rows = index.get_indexer(frame[item])
+    return build_item_features(frame, item_table.types, item, rows, len(item_tokens),
+                               settings.selected_features, name)

@@ -1,0 +1,42 @@
+"""Negative item sampling for pairwise losses (BPR)."""
+from typing import Optional
+
+import numpy as np
+
+from ..errors import DatasetError
+
+
+class NegativeSampler:
+    """Draws negative items uniformly or in proportion to popularity**alpha, never the positive.
+
+    Item 0 (padding) is never drawn. Popularity counts are the training targets' item counts,
+    as RecBole counts the training split.
+    """
+
+    def __init__(self, n_items: int, distribution: str = "uniform",
+                 item_counts: Optional[np.ndarray] = None, alpha: float = 1.0) -> None:
+        if n_items < 3:
+            raise DatasetError("negative sampling needs at least two items besides the positive")
+        self.n_items = n_items
+        self.probabilities = None
+        if distribution == "popularity":
+            weights = np.asarray(item_counts, dtype=np.float64) ** alpha
+            weights[0] = 0.0
+            if (weights > 0).sum() < 2:
+                raise DatasetError("popularity sampling needs at least two items with training interactions")
+            self.probabilities = weights / weights.sum()
+
+    def _draw(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        if self.probabilities is None:
+            return rng.integers(1, self.n_items, size=size)
+        return rng.choice(self.n_items, size=size, p=self.probabilities)
+
+    def sample(self, positives: np.ndarray, num: int, rng: np.random.Generator) -> np.ndarray:
+        """[B] positive ids -> [B, num] negatives, redrawing any that hit the positive."""
+        expected = np.repeat(np.asarray(positives), num)
+        negatives = self._draw(len(expected), rng)
+        clash = np.flatnonzero(negatives == expected)
+        while len(clash):
+            negatives[clash] = self._draw(len(clash), rng)
+            clash = clash[negatives[clash] == expected[clash]]
+        return negatives.reshape(len(positives), num)

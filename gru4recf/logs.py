@@ -1,0 +1,36 @@
+"""Run logging: readable lines on the console and in a log file per run under `log_dir`."""
+import logging
+import time
+import uuid
+from pathlib import Path
+
+FORMAT = "%(asctime)s %(levelname)s  %(message)s"
+DATE_FORMAT = "%a %d %b %Y %H:%M:%S"
+
+
+def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO") -> Path:
+    """(Re)configures the 'gru4recf' logger for one run and returns the run's log file path."""
+    path = Path(log_dir) / model / f"{model}-{dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("gru4recf")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(level)
+    logger.propagate = False
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(message)s"))
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+    for handler in (console, file_handler):
+        logger.addHandler(handler)
+    return path
+
+
+def close_logging() -> None:
+    """Closes the run's file handler so the log file is complete and released."""
+    logger = logging.getLogger("gru4recf")
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            logger.removeHandler(handler)
+            handler.close()

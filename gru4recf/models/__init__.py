@@ -1,0 +1,1 @@
+"""Sequential recommendation models and their registry."""

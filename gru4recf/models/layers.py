@@ -1,0 +1,67 @@
+"""Layers shared by the models: last-step gathering, GRU initialisation, the item feature encoder."""
+from typing import List, Sequence
+
+import torch
+from torch import nn
+
+from ..data.features import FeatureField
+
+
+def gather_last(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Output at each sequence's last valid step: [B, L, H] and [B] lengths -> [B, H].
+
+    Histories are right-padded, so padded steps come after the last valid one and never affect
+    it. (Running the GRU on padded batches is several times faster on CPUs than on
+    PackedSequence, whose per-step batch sizes defeat the fused kernels.)
+    """
+    index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])  # [B, 1, H]
+    return outputs.gather(1, index).squeeze(1)
+
+
+def init_gru(gru: nn.GRU) -> None:
+    """RecBole's initialisation: Xavier-uniform on the first layer's weights only."""
+    nn.init.xavier_uniform_(gru.weight_hh_l0)
+    nn.init.xavier_uniform_(gru.weight_ih_l0)
+
+
+class ItemFeatureEncoder(nn.Module):
+    """Embeds the selected features of items: ids [N] -> [N, F * embedding_size].
+
+    token features are looked up, token_seq features pooled over their tokens (sum, mean or
+    max; padding excluded, an item with no tokens gets zeros), float features scale a learned
+    vector. Each distinct item in a call is encoded once, then gathered.
+    """
+
+    def __init__(self, fields: Sequence[FeatureField], embedding_size: int, pooling_mode: str) -> None:
+        super().__init__()
+        self.names: List[str] = [f.name for f in fields]
+        self.kinds: List[str] = [f.kind for f in fields]
+        self.encoders = nn.ModuleList()
+        for index, field in enumerate(fields):
+            self.register_buffer(f"table_{index}", torch.as_tensor(field.values))
+            if field.kind == "token":
+                module = nn.Embedding(field.num_tokens, embedding_size)
+                nn.init.xavier_normal_(module.weight)
+            elif field.kind == "token_seq":
+                module = nn.EmbeddingBag(field.num_tokens, embedding_size, mode=pooling_mode, padding_idx=0)
+                nn.init.xavier_normal_(module.weight)
+            else:
+                module = nn.Linear(1, embedding_size, bias=False)
+                nn.init.xavier_normal_(module.weight)
+            self.encoders.append(module)
+        self.output_size = embedding_size * len(fields)
+
+    def encode_items(self, items: torch.Tensor) -> torch.Tensor:
+        """[U] distinct item ids -> [U, F * E]."""
+        parts = []
+        for index, (kind, module) in enumerate(zip(self.kinds, self.encoders)):
+            values = getattr(self, f"table_{index}")[items]
+            if kind == "float":
+                parts.append(module(values.unsqueeze(-1)))  # [U, E]
+            else:
+                parts.append(module(values))  # [U, E]
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        distinct, inverse = torch.unique(items, return_inverse=True)
+        return self.encode_items(distinct)[inverse]  # [*items.shape, F * E]

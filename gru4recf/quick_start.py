@@ -1,0 +1,121 @@
+"""One call from configuration to results: `run_gru4recf`, the library's main entry point.
+
+This is the edge where the configuration is read; everything below receives plain arguments.
+"""
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import torch
+
+from .config import Config, load_config
+from .data.batching import HistoryBatches
+from .data.dataset import DataSettings, SequenceDataset, load_dataset
+from .data.download import ensure_dataset
+from .data.sampler import NegativeSampler
+from .data.split import Examples, split_examples
+from .errors import DatasetError
+from .logs import close_logging, init_logging
+from .models.registry import build_model, feature_names
+from .runtime import init_seed, resolve_device, set_threads
+from .training.evaluator import Evaluator
+from .training.optim import build_optimizer
+from .training.trainer import Trainer
+
+logger = logging.getLogger("gru4recf")
+
+
+@dataclass
+class PreparedData:
+    """A loaded dataset with its split into examples and the batch iterators over them."""
+
+    dataset: SequenceDataset
+    splits: Mapping[str, Examples]
+    train: HistoryBatches
+    valid: HistoryBatches
+    test: HistoryBatches
+
+
+def _check_splits(splits: Mapping[str, Examples], name: str) -> None:
+    for part in ("train", "valid", "test"):
+        if len(splits[part]) == 0:
+            raise DatasetError(f"dataset '{name}' has no {part} examples after the split: every user needs at "
+                               "least 4 interactions for the leave-one-out split (or enough for the ratio "
+                               "split); relax user_inter_num_interval or use more data")
+
+
+def prepare_data(config: Config) -> PreparedData:
+    """Loads, filters and splits the configured dataset and builds its batch iterators."""
+    start = time.time()
+    ensure_dataset(config.dataset, config.data_path, show_progress=config.show_progress)
+    settings = DataSettings.from_config(config, feature_names(config.model, config))
+    dataset = load_dataset(settings)
+    logger.info(dataset.statistics())
+    splits = split_examples(dataset.user_offsets, config.eval_args["split"])
+    _check_splits(splits, dataset.name)
+    sampler, num_negatives, batch_size = None, 0, config.train_batch_size
+    negatives = config.train_neg_sample_args
+    if negatives is not None:
+        counts = torch.bincount(torch.from_numpy(dataset.items[splits["train"].targets]),
+                                minlength=dataset.n_items).numpy()
+        sampler = NegativeSampler(dataset.n_items, negatives["distribution"], counts, negatives["alpha"])
+        num_negatives = negatives["sample_num"]
+        batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
+    max_len = config.MAX_ITEM_LIST_LENGTH
+    make = lambda part, size, **kw: HistoryBatches(dataset.items, splits[part], max_len, size, **kw)
+    prepared = PreparedData(
+        dataset, splits,
+        make("train", batch_size, shuffle=True, seed=config.seed, sampler=sampler, num_negatives=num_negatives),
+        make("valid", config.eval_batch_size), make("test", config.eval_batch_size))
+    logger.info(f"[Training]: train_batch_size = [{batch_size}], examples = [{len(splits['train'])}]  "
+                f"[Evaluation]: eval_batch_size = [{config.eval_batch_size}], valid = [{len(splits['valid'])}], "
+                f"test = [{len(splits['test'])}]  (prepared in {time.time() - start:.2f}s)")
+    return prepared
+
+
+def run_gru4recf(model: str = "GRU4RecF", dataset: str = "ml-100k", config_dict: Optional[Mapping] = None,
+                 config_file_list: Optional[Sequence[str]] = None, saved: bool = True,
+                 cli_args: Optional[Mapping] = None) -> dict:
+    """Trains `model` on `dataset` to early stopping and tests the best model.
+
+    Returns {'best_valid_score', 'valid_score_bigger', 'best_valid_result', 'test_result'}, the
+    results keyed like RecBole ('recall@10', ...). With `saved`, the best model's checkpoint is
+    written (atomically) under `checkpoint_dir`.
+    """
+    config = load_config(model, dataset, config_file_list, config_dict, cli_args)
+    log_file = init_logging(config.log_dir, config.model, config.dataset, config.state)
+    try:
+        return _run(config, saved, log_file)
+    finally:
+        close_logging()
+
+
+def _run(config: Config, saved: bool, log_file: Path) -> dict:
+    logger.info(f"log file: {log_file}")
+    logger.info("configuration:\n" + repr(config))
+    for warning in config.warnings:
+        logger.warning(warning)
+    threads = set_threads(config.num_threads)
+    device = resolve_device(config.device)
+    logger.info(f"device: {device}, torch threads: {threads}")
+    init_seed(config.seed, config.reproducibility)
+    data = prepare_data(config)
+    init_seed(config.seed, config.reproducibility)
+    net = build_model(config.model, config, data.dataset.n_items, data.dataset.item_features).to(device)
+    logger.info(f"{net}\nTrainable parameters: {sum(p.numel() for p in net.parameters() if p.requires_grad)}")
+    evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place, device, config.show_progress)
+    checkpoint = None
+    if saved:
+        checkpoint = Path(config.checkpoint_dir) / f"{config.model}-{config.dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}.pth"
+    trainer = Trainer(net, build_optimizer(net.parameters(), config.learner, config.learning_rate, config.weight_decay),
+                      evaluator, config.epochs, config.valid_metric, config.eval_step, config.stopping_step,
+                      config.clip_grad_norm, device, config.show_progress, checkpoint,
+                      {"model": config.model, "dataset": config.dataset, "config": config.to_dict()})
+    best_score, best_result = trainer.fit(data.train, data.valid)
+    test_result = evaluator.evaluate(net, data.test)
+    logger.info(f"best valid : {dict(best_result)}")
+    logger.info(f"test result: {dict(test_result)}")
+    return {"best_valid_score": best_score, "valid_score_bigger": True,
+            "best_valid_result": best_result, "test_result": test_result}

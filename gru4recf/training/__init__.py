@@ -1,0 +1,1 @@
+"""Training and evaluation: trainer, metrics, evaluator, optimisers, checkpoints."""

@@ -1,0 +1,40 @@
+"""Full-ranking evaluation: every item is scored for every example, in batches."""
+from collections import OrderedDict
+from typing import Iterable, Sequence
+
+import torch
+from tqdm import tqdm
+
+from ..data.batching import Batch
+from ..models.base import SequentialRecommender
+from .metrics import compute_metrics, target_ranks
+
+
+class Evaluator:
+    """Ranks all items (padding id masked; history items not masked, as RecBole's sequential
+    evaluation) and averages top-k metrics over examples."""
+
+    def __init__(self, metrics: Sequence[str], topk: Sequence[int], decimal_place: int = 4,
+                 device: torch.device = torch.device("cpu"), show_progress: bool = False) -> None:
+        self.metrics = list(metrics)
+        self.topk = list(topk)
+        self.decimal_place = decimal_place
+        self.device = device
+        self.show_progress = show_progress
+
+    @torch.no_grad()
+    def ranks(self, model: SequentialRecommender, batches: Iterable[Batch]) -> torch.Tensor:
+        """1-based rank of each example's target in the top max(topk) (0 = not there)."""
+        was_training = model.training
+        model.eval()
+        ranks = []
+        for batch in tqdm(batches, desc="Evaluate", leave=False, disable=not self.show_progress):
+            batch = batch.to(self.device)
+            scores = model.full_scores(batch.history, batch.lengths)  # [B, n_items]
+            scores[:, 0] = -torch.inf
+            ranks.append(target_ranks(scores, batch.targets, min(max(self.topk), scores.shape[1])).cpu())
+        model.train(was_training)
+        return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+
+    def evaluate(self, model: SequentialRecommender, batches: Iterable[Batch]) -> "OrderedDict[str, float]":
+        return compute_metrics(self.ranks(model, batches), self.metrics, self.topk, self.decimal_place)

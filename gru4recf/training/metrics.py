@@ -1,0 +1,45 @@
+"""Top-k metrics with RecBole's definitions, for one held-out target per example.
+
+Everything is computed from the target's rank in the top-k list (1-based; 0 when it is not
+among the top max(k) items), so a whole evaluation is a few vector operations.
+"""
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+
+METRIC_NAMES = ("Recall", "MRR", "NDCG", "Hit", "Precision", "MAP")
+
+
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
+    """[B, n_items] scores and [B] target ids -> [B] 1-based rank in the top k (0 = not there)."""
+    top = torch.topk(scores, k, dim=-1).indices  # [B, k]
+    hits = top == targets.unsqueeze(-1)  # [B, k]
+    found = hits.any(dim=-1)
+    return torch.where(found, hits.float().argmax(dim=-1) + 1, torch.zeros_like(targets))
+
+
+def metric_values(name: str, ranks: torch.Tensor, k: int) -> torch.Tensor:
+    """Per-example value of metric `name`@k given ranks from `target_ranks`."""
+    ranks = ranks.double()
+    hit = ((ranks >= 1) & (ranks <= k)).double()
+    if name in ("Recall", "Hit"):
+        return hit
+    if name == "Precision":
+        return hit / k
+    if name in ("MRR", "MAP"):  # with one relevant item, average precision is 1 / rank
+        return hit / ranks.clamp(min=1)
+    if name == "NDCG":  # the ideal DCG of one relevant item is 1
+        return hit / torch.log2(ranks.clamp(min=1) + 1)
+    raise ValueError(f"unknown metric {name}")
+
+
+def compute_metrics(ranks: torch.Tensor, metrics: Sequence[str], topk: Sequence[int],
+                    decimal_place: int = 4) -> "OrderedDict[str, float]":
+    """Mean of every metric at every k, keyed like RecBole ('recall@10'), rounded."""
+    result = OrderedDict()
+    for name in metrics:
+        for k in topk:
+            value = metric_values(name, ranks, k).mean().item() if len(ranks) else 0.0
+            result[f"{name.lower()}@{k}"] = round(value, decimal_place)
+    return result

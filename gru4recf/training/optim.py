@@ -1,0 +1,13 @@
+"""Optimiser construction by RecBole's `learner` names."""
+from typing import Iterable
+
+import torch
+
+OPTIMISERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad,
+              "rmsprop": torch.optim.RMSprop}
+
+
+def build_optimizer(parameters: Iterable[torch.nn.Parameter], learner: str, learning_rate: float,
+                    weight_decay: float) -> torch.optim.Optimizer:
+    """Optimiser `learner` (adam, sgd, adagrad, rmsprop) over `parameters`."""
+    return OPTIMISERS[learner](parameters, lr=learning_rate, weight_decay=weight_decay)
