@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-import torch
+import numpy as np
 
 from .config import Config, load_config
 from .data.batching import HistoryBatches
@@ -29,13 +29,19 @@ logger = logging.getLogger("gru4recf")
 
 @dataclass
 class PreparedData:
-    """A loaded dataset with its split into examples and the batch iterators over them."""
+    """A loaded dataset, its split into examples, and the batch iterators over them."""
 
     dataset: SequenceDataset
     splits: Mapping[str, Examples]
     train: HistoryBatches
     valid: HistoryBatches
     test: HistoryBatches
+
+
+def data_key(config: Config) -> tuple:
+    """The settings that determine `load_and_split`'s result (runs sharing it can share the data)."""
+    settings = DataSettings.from_config(config, feature_names(config.model, config))
+    return repr(settings), repr(config.eval_args["split"])
 
 
 def _check_splits(splits: Mapping[str, Examples], name: str) -> None:
@@ -46,20 +52,22 @@ def _check_splits(splits: Mapping[str, Examples], name: str) -> None:
                                "split); relax user_inter_num_interval or use more data")
 
 
-def prepare_data(config: Config) -> PreparedData:
-    """Loads, filters and splits the configured dataset and builds its batch iterators."""
-    start = time.time()
+def load_and_split(config: Config) -> tuple:
+    """Downloads if needed, loads, filters and splits the configured dataset: (dataset, splits)."""
     ensure_dataset(config.dataset, config.data_path, show_progress=config.show_progress)
-    settings = DataSettings.from_config(config, feature_names(config.model, config))
-    dataset = load_dataset(settings)
+    dataset = load_dataset(DataSettings.from_config(config, feature_names(config.model, config)))
     logger.info(dataset.statistics())
     splits = split_examples(dataset.user_offsets, config.eval_args["split"])
     _check_splits(splits, dataset.name)
+    return dataset, splits
+
+
+def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, Examples]) -> PreparedData:
+    """The training, validation and test iterators for one run's settings."""
     sampler, num_negatives, batch_size = None, 0, config.train_batch_size
     negatives = config.train_neg_sample_args
     if negatives is not None:
-        counts = torch.bincount(torch.from_numpy(dataset.items[splits["train"].targets]),
-                                minlength=dataset.n_items).numpy()
+        counts = np.bincount(dataset.items[splits["train"].targets], minlength=dataset.n_items)
         sampler = NegativeSampler(dataset.n_items, negatives["distribution"], counts, negatives["alpha"])
         num_negatives = negatives["sample_num"]
         batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
@@ -71,7 +79,15 @@ def prepare_data(config: Config) -> PreparedData:
         make("valid", config.eval_batch_size), make("test", config.eval_batch_size))
     logger.info(f"[Training]: train_batch_size = [{batch_size}], examples = [{len(splits['train'])}]  "
                 f"[Evaluation]: eval_batch_size = [{config.eval_batch_size}], valid = [{len(splits['valid'])}], "
-                f"test = [{len(splits['test'])}]  (prepared in {time.time() - start:.2f}s)")
+                f"test = [{len(splits['test'])}]")
+    return prepared
+
+
+def prepare_data(config: Config) -> PreparedData:
+    """`load_and_split` then `make_batches`."""
+    start = time.time()
+    prepared = make_batches(config, *load_and_split(config))
+    logger.info(f"data prepared in {time.time() - start:.2f}s")
     return prepared
 
 
@@ -87,13 +103,15 @@ def run_gru4recf(model: str = "GRU4RecF", dataset: str = "ml-100k", config_dict:
     config = load_config(model, dataset, config_file_list, config_dict, cli_args)
     log_file = init_logging(config.log_dir, config.model, config.dataset, config.state)
     try:
-        return _run(config, saved, log_file)
+        logger.info(f"log file: {log_file}")
+        return run_experiment(config, saved)
     finally:
         close_logging()
 
 
-def _run(config: Config, saved: bool, log_file: Path) -> dict:
-    logger.info(f"log file: {log_file}")
+def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = None) -> dict:
+    """Trains and tests with a validated config; `data` = (dataset, splits) from `load_and_split`
+    may be passed to reuse a loaded dataset (e.g. across hyper-parameter trials)."""
     logger.info("configuration:\n" + repr(config))
     for warning in config.warnings:
         logger.warning(warning)
@@ -101,7 +119,7 @@ def _run(config: Config, saved: bool, log_file: Path) -> dict:
     device = resolve_device(config.device)
     logger.info(f"device: {device}, torch threads: {threads}")
     init_seed(config.seed, config.reproducibility)
-    data = prepare_data(config)
+    data = make_batches(config, *data) if data is not None else prepare_data(config)
     init_seed(config.seed, config.reproducibility)
     net = build_model(config.model, config, data.dataset.n_items, data.dataset.item_features).to(device)
     logger.info(f"{net}\nTrainable parameters: {sum(p.numel() for p in net.parameters() if p.requires_grad)}")

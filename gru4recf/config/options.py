@@ -193,3 +193,12 @@ def _options() -> list:
 def options() -> dict:
     """Returns every option by name (built on call so that the data_path default sees the environment)."""
     return {option.name: option for option in _options()}
+
+
+def reference_table() -> str:
+    """The option table as Markdown (the README's configuration reference is generated from it)."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for option in _options():
+        default = "$GRU4RECF_DATA_PATH or 'dataset/'" if option.name == "data_path" else repr(option.default)
+        lines.append(f"| `{option.name}` | `{default}` | {option.doc} |")
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""Metrics against hand-computed values (target at rank 1, at k, at k+1, ties)."""
+import math
+
+import pytest
+import torch
+
+from gru4recf.training.metrics import compute_metrics, target_ranks
+
+
+def scores_with_target_at(rank: int, n_items: int = 20) -> tuple:
+    """Scores where item 7 is the target and exactly rank-1 items score higher."""
+    scores = torch.arange(n_items, 0, -1, dtype=torch.float)  # item 0 highest, then 1, ...
+    order = [i for i in range(n_items) if i != 7]
+    order.insert(rank - 1, 7)
+    ranked = torch.empty(n_items)
+    ranked[torch.tensor(order)] = scores
+    return ranked.unsqueeze(0), torch.tensor([7])
+
+
+@pytest.mark.parametrize("rank", [1, 3, 10, 11])
+def test_rank_of_target_in_top_k(rank):
+    scores, target = scores_with_target_at(rank)
+    expected = rank if rank <= 10 else 0
+    assert target_ranks(scores, target, 10).tolist() == [expected]
+
+
+def test_metrics_hand_computed_for_rank_1_k_and_k_plus_1():
+    ranks = torch.tensor([1, 10, 11])  # 11 means not in the top 10: target_ranks would give 0
+    ranks = torch.where(ranks <= 10, ranks, torch.zeros_like(ranks))
+    result = compute_metrics(ranks, ["Recall", "MRR", "NDCG", "Hit", "Precision", "MAP"], [10], decimal_place=10)
+    assert result["recall@10"] == pytest.approx(2 / 3)
+    assert result["hit@10"] == pytest.approx(2 / 3)
+    assert result["mrr@10"] == pytest.approx((1 + 1 / 10) / 3)
+    assert result["map@10"] == pytest.approx((1 + 1 / 10) / 3)
+    assert result["ndcg@10"] == pytest.approx((1 + 1 / math.log2(11)) / 3)
+    assert result["precision@10"] == pytest.approx((1 / 10 + 1 / 10) / 3)
+
+
+def test_several_cutoffs_use_the_same_ranks():
+    ranks = torch.tensor([3, 0, 5])
+    result = compute_metrics(ranks, ["Hit", "NDCG"], [1, 3, 5], decimal_place=10)
+    assert list(result) == ["hit@1", "hit@3", "hit@5", "ndcg@1", "ndcg@3", "ndcg@5"]
+    assert result["hit@1"] == 0 and result["hit@3"] == pytest.approx(1 / 3) and result["hit@5"] == pytest.approx(2 / 3)
+    assert result["ndcg@5"] == pytest.approx((1 / math.log2(4) + 1 / math.log2(6)) / 3)
+
+
+def test_results_are_rounded_to_the_decimal_place():
+    result = compute_metrics(torch.tensor([3]), ["MRR"], [10], decimal_place=4)
+    assert result["mrr@10"] == 0.3333
+
+
+def test_tied_scores_still_give_one_rank_per_target():
+    scores = torch.ones(2, 6)
+    ranks = target_ranks(scores, torch.tensor([2, 5]), 6)
+    assert sorted(ranks.tolist())[0] >= 1 and all(1 <= r <= 6 for r in ranks.tolist())
+
+
+def test_missing_target_scores_zero_everywhere():
+    result = compute_metrics(torch.tensor([0, 0]), ["Recall", "MRR", "NDCG", "Precision"], [10])
+    assert set(result.values()) == {0.0}
