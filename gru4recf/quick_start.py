@@ -91,10 +91,13 @@ def prepare_data(config: Config) -> PreparedData:
     return prepared
 
 
-def run_gru4recf(model: str = "GRU4RecF", dataset: str = "ml-100k", config_dict: Optional[Mapping] = None,
+def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, config_dict: Optional[Mapping] = None,
                  config_file_list: Optional[Sequence[str]] = None, saved: bool = True,
                  cli_args: Optional[Mapping] = None) -> dict:
     """Trains `model` on `dataset` to early stopping and tests the best model.
+
+    `model` and `dataset` default to the configuration's `model`/`dataset` keys (GRU4RecF and
+    ml-100k unless a config file or `config_dict` says otherwise).
 
     Returns {'best_valid_score', 'valid_score_bigger', 'best_valid_result', 'test_result'}, the
     results keyed like RecBole ('recall@10', ...). With `saved`, the best model's checkpoint is

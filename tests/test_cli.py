@@ -58,8 +58,6 @@ def test_missing_dataset_folder_exits_2_and_says_where_it_looked(capsys, tmp_pat
     assert "'nope'" in lines[0] and str(tmp_path / "nope") in lines[0]
 
 
-@pytest.mark.xfail(strict=True, reason="loader.parse_cli_value catches only ValueError/SyntaxError; "
-                                       "ast.literal_eval('{[1]: 2}') raises TypeError, which escapes main()")
 def test_unhashable_literal_on_command_line_is_a_user_error(capsys):
     assert main(["--topk={[1]: 2}"]) == 2
     err = capsys.readouterr().err

@@ -23,7 +23,7 @@ def _literal(value: Any) -> Any:
         return value
     try:
         return ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return value
 
 

@@ -12,9 +12,12 @@ class Config(Mapping):
     """
 
     def __init__(self, values: dict, sources: dict, warnings: list) -> None:
-        self._values = dict(values)
-        self.sources = dict(sources)
-        self.warnings = list(warnings)
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "sources", dict(sources))
+        object.__setattr__(self, "warnings", list(warnings))
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise ConfigError(f"the configuration is read-only: pass '{key}' to load_config instead")
 
     def __getitem__(self, key: str) -> Any:
         try:

@@ -49,7 +49,7 @@ def parse_cli_value(text: str) -> Any:
     """Parses a command-line value as a Python literal, or keeps it as text."""
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return text
 
 
