@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from .data.batching import HistoryBatches
 from .data.dataset import DataSettings, SequenceDataset, load_dataset
 from .data.download import ensure_dataset
 from .data.sampler import NegativeSampler
+from .data.sequence_batches import SequenceBatches
 from .data.split import Examples, split_examples
 from .errors import DatasetError
 from .logs import close_logging, init_logging
@@ -33,7 +34,7 @@ class PreparedData:
 
     dataset: SequenceDataset
     splits: Mapping[str, Examples]
-    train: HistoryBatches
+    train: Union[HistoryBatches, SequenceBatches]
     valid: HistoryBatches
     test: HistoryBatches
 
@@ -73,10 +74,12 @@ def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, 
         batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
     max_len = config.MAX_ITEM_LIST_LENGTH
     make = lambda part, size, **kw: HistoryBatches(dataset.items, splits[part], max_len, size, **kw)
-    prepared = PreparedData(
-        dataset, splits,
-        make("train", batch_size, shuffle=True, seed=config.seed, sampler=sampler, num_negatives=num_negatives),
-        make("valid", config.eval_batch_size), make("test", config.eval_batch_size))
+    if config.train_mode == "sequence":
+        train = SequenceBatches(dataset.items, splits["train"], batch_size, config.seed, sampler, num_negatives)
+    else:
+        train = make("train", batch_size, shuffle=True, seed=config.seed, sampler=sampler, num_negatives=num_negatives)
+    prepared = PreparedData(dataset, splits, train, make("valid", config.eval_batch_size),
+                            make("test", config.eval_batch_size))
     logger.info(f"[Training]: train_batch_size = [{batch_size}], examples = [{len(splits['train'])}]  "
                 f"[Evaluation]: eval_batch_size = [{config.eval_batch_size}], valid = [{len(splits['valid'])}], "
                 f"test = [{len(splits['test'])}]")
@@ -133,7 +136,8 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = N
     trainer = Trainer(net, build_optimizer(net.parameters(), config.learner, config.learning_rate, config.weight_decay),
                       evaluator, config.epochs, config.valid_metric, config.eval_step, config.stopping_step,
                       config.clip_grad_norm, device, config.show_progress, checkpoint,
-                      {"model": config.model, "dataset": config.dataset, "config": config.to_dict()})
+                      {"model": config.model, "dataset": config.dataset, "config": config.to_dict()},
+                      chunk_length=config.MAX_ITEM_LIST_LENGTH)
     best_score, best_result = trainer.fit(data.train, data.valid)
     test_result = evaluator.evaluate(net, data.test)
     logger.info(f"best valid : {dict(best_result)}")

@@ -171,6 +171,8 @@ def _options() -> list:
         ("clip_grad_norm", None, _clip_grad_norm, "None, or {'max_norm': 5.0, 'norm_type': 2}."),
         ("train_neg_sample_args", {"distribution": "uniform", "sample_num": 1, "alpha": 1.0}, _neg_sampling,
          "Negatives for BPR: {'distribution': uniform|popularity, 'sample_num': N}; ignored by CE."),
+        ("train_mode", "augment", c.one_of(["augment", "sequence"]),
+         "augment: RecBole's one example per target; sequence: each sequence read once, loss at every step."),
         ("eval_step", 1, c.integer(1), "Validate every N epochs."),
         ("stopping_step", 10, c.integer(0), "Stop after this many validations without improvement."),
     ]

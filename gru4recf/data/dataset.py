@@ -74,13 +74,16 @@ class SequenceDataset:
         return len(self.items)
 
     def statistics(self) -> str:
-        """RecBole's dataset summary (its counts include the padding id)."""
-        inters, users, items = self.n_interactions, max(self.n_users - 1, 1), max(self.n_items - 1, 1)
+        """RecBole's dataset summary: counts include the padding id, averages are over the users
+        and items that have interactions."""
+        inters = self.n_interactions
+        active_users = max(int((np.diff(self.user_offsets) > 0).sum()), 1)
+        active_items = max(len(np.unique(self.items)), 1)
         return (f"{self.name}\nThe number of users: {self.n_users}\n"
-                f"Average actions of users: {inters / users}\n"
-                f"The number of items: {self.n_items}\nAverage actions of items: {inters / items}\n"
+                f"Average actions of users: {inters / active_users}\n"
+                f"The number of items: {self.n_items}\nAverage actions of items: {inters / active_items}\n"
                 f"The number of inters: {inters}\n"
-                f"The sparsity of the dataset: {100 * (1 - inters / (users * items))}%")
+                f"The sparsity of the dataset: {100 * (1 - inters / self.n_users / self.n_items)}%")
 
 
 def _columns(settings: DataSettings, source: str) -> Optional[list]:
@@ -103,17 +106,20 @@ def _read_table(folder: Path, settings: DataSettings, source: str, required: Seq
     return read_atomic(path, settings.field_separator, settings.seq_separator, wanted)
 
 
-def _filter(frame: pd.DataFrame, settings: DataSettings, inter_name: str) -> pd.DataFrame:
+def _filter(frame: pd.DataFrame, settings: DataSettings, inter_name: str) -> tuple:
+    """The filtered interactions, and the frame as it was before the count filter (whose users
+    and items that vanished were dropped by it, also from the feature files)."""
     user, item, time = settings.user_field, settings.item_field, settings.time_field
     if settings.rm_dup_inter is not None:
         frame = remove_duplicates(frame, user, item, time, settings.rm_dup_inter)
     if settings.val_interval:
         frame = filter_by_values(frame, settings.val_interval, inter_name)
+    before_counts = frame
     frame = filter_by_counts(frame, user, item, settings.user_inter_num_interval, settings.item_inter_num_interval)
     if frame.empty:
         raise DatasetError(f"{inter_name} has no interactions left after filtering "
                            "(check user_inter_num_interval, item_inter_num_interval, val_interval)")
-    return frame
+    return frame, before_counts
 
 
 def _remap(tokens: pd.Series, extra: Optional[pd.Series]) -> tuple:
@@ -135,13 +141,14 @@ def load_dataset(settings: DataSettings) -> SequenceDataset:
                            "excludes it")
     if inter.types[time] != "float":
         raise DatasetError(f"TIME_FIELD '{time}' of {inter.path} has type {inter.types[time]}; expected float")
-    frame = _filter(inter.frame, settings, inter.path.name)
+    frame, before_counts = _filter(inter.frame, settings, inter.path.name)
     item_table = _read_table(folder, settings, "item", [item]) if settings.selected_features or \
         (folder / f"{settings.name}.item").is_file() else None
     user_table = _read_table(folder, settings, "user", [user])
-    item_extra = _extra_items(item_table, item, settings)
-    user_ids, user_tokens = _remap(frame[user], None if user_table is None else user_table.frame[user])
-    item_ids, item_tokens = _remap(frame[item], item_extra)
+    user_ids, user_tokens = _remap(frame[user], _extra_ids(user_table, user, before_counts,
+                                                            settings.user_inter_num_interval))
+    item_ids, item_tokens = _remap(frame[item], _extra_ids(item_table, item, before_counts,
+                                                            settings.item_inter_num_interval))
     order = np.lexsort((frame[time].to_numpy(), user_ids))  # stable: file order breaks time ties
     counts = np.bincount(user_ids, minlength=len(user_tokens))
     features = _features(item_table, item, item_tokens, settings, folder)
@@ -150,15 +157,17 @@ def load_dataset(settings: DataSettings) -> SequenceDataset:
                            item_ids[order], features)
 
 
-def _extra_items(item_table, item: str, settings: DataSettings) -> Optional[pd.Series]:
-    """Items of the .item file that join the catalogue: all of them unless count filters drop
-    items without interactions (as RecBole does)."""
-    if item_table is None:
+def _extra_ids(table, field: str, before_counts: pd.DataFrame, interval: Optional[str]) -> Optional[pd.Series]:
+    """Ids of a feature file (.user/.item) that join the vocabulary without interactions, as in
+    RecBole: those whose zero count the count interval admits, never those the filter removed."""
+    if table is None:
         return None
-    interval = settings.item_inter_num_interval
-    if interval is not None and not in_intervals(np.zeros(1), interval)[0]:
+    ids = table.frame[field]
+    if interval is None:
+        return ids
+    if not in_intervals(np.zeros(1), interval)[0]:
         return None
-    return item_table.frame[item]
+    return ids[~ids.isin(before_counts[field])]
 
 
 def _features(item_table, item: str, item_tokens: np.ndarray, settings: DataSettings, folder: Path) -> list:

@@ -22,11 +22,13 @@ def in_intervals(values: np.ndarray, text: str) -> np.ndarray:
 
 
 def remove_duplicates(frame: pd.DataFrame, user: str, item: str, time: Optional[str], keep: str) -> pd.DataFrame:
-    """Keeps one interaction per (user, item): the first or last in time (file order breaks ties)."""
+    """Keeps one interaction per (user, item): the first or last in time (file order breaks ties).
+
+    Like RecBole, the result stays in time order, which is the order ids are then assigned in.
+    """
     if time is not None:
         frame = frame.iloc[np.argsort(frame[time].to_numpy(), kind="stable")]
-    frame = frame.drop_duplicates(subset=[user, item], keep=keep)
-    return frame.sort_index(kind="stable")
+    return frame.drop_duplicates(subset=[user, item], keep=keep)
 
 
 def filter_by_values(frame: pd.DataFrame, intervals: Mapping[str, str], file_name: str) -> pd.DataFrame:

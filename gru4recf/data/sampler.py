@@ -20,7 +20,8 @@ class NegativeSampler:
         self.n_items = n_items
         self.probabilities = None
         if distribution == "popularity":
-            weights = np.asarray(item_counts, dtype=np.float64) ** alpha
+            counts = np.asarray(item_counts, dtype=np.float64)
+            weights = np.where(counts > 0, counts, 0.0) ** alpha * (counts > 0)  # 0**0 must stay 0
             weights[0] = 0.0
             if (weights > 0).sum() < 2:
                 raise DatasetError("popularity sampling needs at least two items with training interactions")

@@ -1,9 +1,11 @@
 """What every sequential model shares: the item embedding, the losses and full-ranking scores."""
-from typing import Optional
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+Hidden = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
 
 
 class SequentialRecommender(nn.Module):
@@ -26,15 +28,38 @@ class SequentialRecommender(nn.Module):
         """[B, L] right-padded item ids and [B] lengths -> [B, E] representation after the last item."""
         raise NotImplementedError
 
+    def encode_steps(self, inputs: torch.Tensor, hidden: Optional[Hidden] = None) -> Tuple[torch.Tensor, Hidden]:
+        """[B, L] item ids (right-padded), optional state from the previous chunk -> the
+        representation after every step [B, L, E] and the state after the last step."""
+        raise NotImplementedError
+
+    @staticmethod
+    def carry(hidden: Hidden, rows: int) -> Hidden:
+        """The state of the first `rows` sequences, detached so gradients stop at the chunk edge."""
+        if isinstance(hidden, tuple):
+            return tuple(h[:, :rows].detach() for h in hidden)
+        return hidden[:, :rows].detach()
+
+    def step_loss(self, outputs: torch.Tensor, targets: torch.Tensor,
+                  negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Summed loss over every step with a target (`targets` != 0): [B, L, E], [B, L], [B, L, N]."""
+        mask = targets != 0
+        return self._loss(outputs[mask], targets[mask], None if negatives is None else negatives[mask], "sum")
+
     def loss(self, history: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
              negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
         """CE over all items, or BPR against `negatives` [B, N] (mean over all pairs)."""
-        output = self.encode(history, lengths)  # [B, E]
+        return self._loss(self.encode(history, lengths), targets, negatives, "mean")
+
+    def _loss(self, output: torch.Tensor, targets: torch.Tensor, negatives: Optional[torch.Tensor],
+              reduction: str) -> torch.Tensor:
+        """[B, E] representations against [B] targets (and [B, N] negatives for BPR)."""
         if self.loss_type == "CE":
-            return F.cross_entropy(output @ self.item_embedding.weight.t(), targets)
+            return F.cross_entropy(output @ self.item_embedding.weight.t(), targets, reduction=reduction)
         positive = (output * self.item_embedding(targets)).sum(-1, keepdim=True)  # [B, 1]
         negative = torch.einsum("be,bne->bn", output, self.item_embedding(negatives))  # [B, N]
-        return -torch.log(torch.sigmoid(positive - negative) + 1e-10).mean()
+        pairs = -torch.log(torch.sigmoid(positive - negative) + 1e-10)  # [B, N]
+        return pairs.mean() if reduction == "mean" else pairs.mean(dim=1).sum()
 
     def full_scores(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Scores of every item id (padding included; callers mask it): [B, n_items]."""

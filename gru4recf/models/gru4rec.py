@@ -1,4 +1,6 @@
 """GRU4Rec (Hidasi et al., ICLR 2016) as RecBole computes it."""
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -20,7 +22,13 @@ class GRU4Rec(SequentialRecommender):
         nn.init.xavier_normal_(self.item_embedding.weight)
         init_gru(self.gru)
 
+    def _run(self, inputs: torch.Tensor, hidden: Optional[torch.Tensor] = None) -> tuple:
+        return self.gru(self.dropout(self.item_embedding(inputs)), hidden)  # [B, L, H], [layers, B, H]
+
     def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        embedded = self.dropout(self.item_embedding(history))  # [B, L, E]
-        outputs, _ = self.gru(embedded)  # [B, L, H]
+        outputs, _ = self._run(history)
         return self.dense(gather_last(outputs, lengths))  # [B, E]
+
+    def encode_steps(self, inputs: torch.Tensor, hidden: Optional[torch.Tensor] = None) -> tuple:
+        outputs, hidden = self._run(inputs, hidden)
+        return self.dense(outputs), hidden  # [B, L, E]

@@ -3,7 +3,7 @@
 One GRU reads the item-id embeddings, a parallel GRU reads the items' feature embeddings; their
 outputs are concatenated and a dense layer maps them back to the embedding size.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -32,8 +32,17 @@ class GRU4RecF(SequentialRecommender):
         init_gru(self.item_gru)
         init_gru(self.feature_gru)
 
+    def _run(self, inputs: torch.Tensor, hidden: Optional[tuple] = None) -> tuple:
+        item_hidden, feature_hidden = hidden if hidden is not None else (None, None)
+        item_out, item_hidden = self.item_gru(self.dropout(self.item_embedding(inputs)), item_hidden)  # [B, L, H]
+        feature_out, feature_hidden = self.feature_gru(self.features(inputs), feature_hidden)  # [B, L, H]
+        return item_out, feature_out, (item_hidden, feature_hidden)
+
     def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        item_out, _ = self.item_gru(self.dropout(self.item_embedding(history)))  # [B, L, H]
-        feature_out, _ = self.feature_gru(self.features(history))  # [B, L, H]
+        item_out, feature_out, _ = self._run(history)
         last = torch.cat([gather_last(item_out, lengths), gather_last(feature_out, lengths)], dim=-1)  # [B, 2H]
         return self.dense(last)  # [B, E]
+
+    def encode_steps(self, inputs: torch.Tensor, hidden: Optional[tuple] = None) -> tuple:
+        item_out, feature_out, hidden = self._run(inputs, hidden)
+        return self.dense(torch.cat([item_out, feature_out], dim=-1)), hidden  # [B, L, E]

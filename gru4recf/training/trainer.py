@@ -3,12 +3,13 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Tuple
+from typing import Iterable, Mapping, Optional, Tuple, Union
 
 import torch
 from tqdm import tqdm
 
 from ..data.batching import Batch, HistoryBatches
+from ..data.sequence_batches import SequenceBatch, SequenceBatches
 from ..errors import TrainingError
 from ..models.base import SequentialRecommender
 from .checkpoint import save_checkpoint
@@ -31,7 +32,7 @@ class Trainer:
                  epochs: int, valid_metric: str, eval_step: int = 1, stopping_step: int = 10,
                  clip_grad_norm: Optional[Mapping] = None, device: torch.device = torch.device("cpu"),
                  show_progress: bool = False, checkpoint_path: Optional[Path] = None,
-                 checkpoint_meta: Optional[Mapping] = None) -> None:
+                 checkpoint_meta: Optional[Mapping] = None, chunk_length: int = 50) -> None:
         self.model = model
         self.optimizer = optimizer
         self.evaluator = evaluator
@@ -44,6 +45,7 @@ class Trainer:
         self.show_progress = show_progress
         self.checkpoint_path = checkpoint_path
         self.checkpoint_meta = dict(checkpoint_meta or {})
+        self.chunk_length = chunk_length
         self.best_score = -math.inf
         self.best_result: dict = {}
         self.best_epoch = -1
@@ -57,15 +59,36 @@ class Trainer:
         for index, batch in enumerate(bar):
             batch = batch.to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.model.loss(batch.history, batch.lengths, batch.targets, batch.negatives)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {index + 1}; the best "
-                                    "model so far is kept. Try a lower learning_rate or clip_grad_norm")
-            loss.backward()
+            if isinstance(batch, SequenceBatch):
+                loss = self._sequence_backward(batch, epoch, index)
+            else:
+                loss = self.model.loss(batch.history, batch.lengths, batch.targets, batch.negatives)
+                self._check_finite(loss, epoch, index)
+                loss.backward()
             if self.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
             self.optimizer.step()
             total += loss.item()
+        return total
+
+    @staticmethod
+    def _check_finite(loss: torch.Tensor, epoch: int, index: int) -> None:
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {index + 1}; the best "
+                                "model so far is kept. Try a lower learning_rate or clip_grad_norm")
+
+    def _sequence_backward(self, batch: SequenceBatch, epoch: int, index: int) -> torch.Tensor:
+        """Backpropagates the mean loss over every target position of `batch`, chunk by chunk
+        (truncated BPTT: the state crosses chunk edges, gradients do not)."""
+        total, hidden = torch.zeros((), device=self.device), None
+        for chunk in batch.chunks(self.chunk_length):
+            if hidden is not None:
+                hidden = self.model.carry(hidden, chunk.inputs.shape[0])
+            outputs, hidden = self.model.encode_steps(chunk.inputs, hidden)
+            loss = self.model.step_loss(outputs, chunk.targets, chunk.negatives) / batch.num_targets
+            self._check_finite(loss, epoch, index)
+            loss.backward()
+            total += loss.detach()
         return total
 
     def _record(self, epoch: int, score: float, result: dict) -> bool:
@@ -79,7 +102,7 @@ class Trainer:
             return True
         return False
 
-    def fit(self, train_batches: HistoryBatches, valid_batches: Iterable[Batch]) -> Tuple[float, dict]:
+    def fit(self, train_batches: Union[HistoryBatches, SequenceBatches], valid_batches: Iterable[Batch]) -> Tuple[float, dict]:
         """Trains until `epochs` or early stopping; returns (best validation score, its metrics)."""
         stale = 0
         for epoch in range(self.epochs):

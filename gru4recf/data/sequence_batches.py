@@ -1,0 +1,113 @@
+"""Whole-sequence training batches: each user's training sequence is read once per epoch.
+
+Every position predicts its next item (the loss is taken at every step), so an n-event history
+costs n GRU steps instead of RecBole's ~n * MAX_ITEM_LIST_LENGTH. A batch gathers users until it
+holds `batch_size` target positions, keeping the number of optimiser steps per epoch close to the
+`augment` mode's. The trainer walks a batch in chunks of MAX_ITEM_LIST_LENGTH steps, carrying the
+(detached) hidden state from one chunk to the next.
+"""
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+from .sampler import NegativeSampler
+from .split import Examples
+
+
+@dataclass
+class Chunk:
+    """Steps [c*L, (c+1)*L) of the batch rows still running: `inputs`/`targets` [b, l] (0 = padding),
+    `negatives` [b, l, N] or None. Rows keep the batch's order (longest first)."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    negatives: Optional[torch.Tensor]
+
+
+@dataclass
+class SequenceBatch:
+    """Users' training sequences, longest first: `inputs` [B, T] (right-padded with 0), `targets`
+    [B, T] the next item at each step (0 where there is none), `lengths` [B], `negatives` [B, T, N]."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    lengths: torch.Tensor
+    negatives: Optional[torch.Tensor] = None
+
+    def to(self, device: torch.device) -> "SequenceBatch":
+        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
+        return SequenceBatch(move(self.inputs), move(self.targets), move(self.lengths), move(self.negatives))
+
+    @property
+    def num_targets(self) -> int:
+        return int(self.lengths.sum())
+
+    def chunks(self, length: int) -> Iterator[Chunk]:
+        """Consecutive chunks of `length` steps; a row leaves once its sequence has ended."""
+        lengths = self.lengths.cpu()
+        for begin in range(0, self.inputs.shape[1], length):
+            rows = int((lengths > begin).sum())
+            cut = slice(begin, begin + length)
+            negatives = None if self.negatives is None else self.negatives[:rows, cut]
+            yield Chunk(self.inputs[:rows, cut], self.targets[:rows, cut], negatives)
+
+
+def user_runs(examples: Examples) -> tuple:
+    """Per user with training examples: (start of the sequence, number of targets).
+
+    Training targets of a user are contiguous and follow the sequence start (both splits put
+    them first), so a user's run is inputs items[start : start + count] and targets one further.
+    """
+    starts, first_index, counts = np.unique(examples.starts, return_index=True, return_counts=True)
+    first_target = examples.targets[first_index]
+    if np.any(first_target != starts + 1):
+        raise ValueError("sequence batches need each user's training targets to start after the first item")
+    return starts.astype(np.int64), counts.astype(np.int64)
+
+
+class SequenceBatches:
+    """Shuffled per epoch (seeded by (seed, epoch)); batches hold about `batch_size` targets."""
+
+    def __init__(self, items: np.ndarray, examples: Examples, batch_size: int, seed: int = 0,
+                 sampler: Optional[NegativeSampler] = None, num_negatives: int = 0) -> None:
+        self.items = items
+        self.starts, self.counts = user_runs(examples)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.sampler = sampler
+        self.num_negatives = num_negatives
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _groups(self, order: np.ndarray) -> list:
+        """Cuts the shuffled users into consecutive groups of at least `batch_size` targets."""
+        ends = np.cumsum(self.counts[order])
+        cuts = np.searchsorted(ends, np.arange(self.batch_size, ends[-1], self.batch_size), side="left") + 1
+        return [group for group in np.split(order, np.unique(cuts)) if len(group)]
+
+    def __len__(self) -> int:
+        return max(1, int(np.ceil(self.counts.sum() / self.batch_size)))
+
+    def __iter__(self) -> Iterator[SequenceBatch]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        for group in self._groups(rng.permutation(len(self.starts))):
+            group = group[np.argsort(-self.counts[group], kind="stable")]
+            yield self._batch(self.starts[group], self.counts[group], rng)
+
+    def _batch(self, starts: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> SequenceBatch:
+        width = int(counts.max())
+        positions = starts[:, None] + np.arange(width)  # [B, T]
+        valid = np.arange(width) < counts[:, None]
+        inputs = np.where(valid, self.items[np.minimum(positions, len(self.items) - 1)], 0)
+        targets = np.where(valid, self.items[np.minimum(positions + 1, len(self.items) - 1)], 0)
+        negatives = None
+        if self.sampler is not None:
+            drawn = self.sampler.sample(targets[valid], self.num_negatives, rng)
+            full = np.zeros(targets.shape + (self.num_negatives,), dtype=np.int64)
+            full[valid] = drawn
+            negatives = torch.from_numpy(full)
+        return SequenceBatch(torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(counts), negatives)
