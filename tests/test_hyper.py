@@ -340,7 +340,7 @@ def test_cli_runs_a_search_and_prints_the_table(tmp_path, capsys, fake_training)
     (["--max_evals=ten"], "argument --max_evals: invalid int value: 'ten'"),
     (["--workers=0"], "workers must be a positive integer, found 0"),
     (["--max_eval=5"], "unknown option '--max_eval'; did you mean '--max_evals'?"),
-    (["--learing_rate=0.1"], "unknown config key 'learing_rate' (from config_dict); did you mean 'learning_rate'?"),
+    (["--learing_rate=0.1"], "unknown config key 'learing_rate' (from command line); did you mean 'learning_rate'?"),
     (["--learning_rate=0.1"], "'learning_rate' is searched (PARAMS, line 1) and also fixed on the command line"),
 ])
 def test_cli_user_errors_exit_2_with_one_line(tmp_path, capsys, fake_training, args, message):

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from ..config import Config, load_config
-from ..errors import ConfigError, Gru4recfError
+from ..errors import ConfigError, TrainingError
 from .params import Param, read_params
 from .results import best_row, read_results, summary_table, write_best_config, write_results
-from .space import ALGOS, Suggester, check_algo, grid, grid_size
+from .space import Suggester, check_algo, grid, grid_size
 from .trial import DataCache, TrialTask, run_trial, run_trial_in_worker, init_worker
 
 DEFAULT_MAX_EVALS = 100  # random and bayes, as RecBole
@@ -68,7 +68,7 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
     workers = _positive("workers", workers)
     fixed = {**dict(config_dict or {}), **dict(cli_args or {})}
     files = tuple(str(f) for f in (config_file_list or ()))
-    base = load_config(model, dataset, list(files), fixed)
+    base = load_config(model, dataset, list(files), config_dict, cli_args)
     _check_overlap(params, config_dict, cli_args)
     _check_values(params, base.model, base.dataset, files, fixed)
 
@@ -81,37 +81,17 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
 
     total = (min(grid_size(params), max_evals or grid_size(params)) if algo == "exhaustive"
              else max_evals or DEFAULT_MAX_EVALS)
-    rows = {tid: row for tid, row in read_results(output_file, search_id).items()}
+    rows = read_results(output_file, search_id)
     planner = _Planner(algo, params, base.seed, rows)
     make_task = lambda tid: TrialTask(tid, planner.params_for(tid), base.model, base.dataset, files, fixed,
                                       threads, search_id)
     pending = (tid for tid in range(total) if tid not in rows)
     stop = lambda: early_stop is not None and _stale(rows) >= early_stop
-
-    from tqdm import tqdm
-    bar = tqdm(total=total, initial=sum(t < total for t in rows), desc="Trials", unit="trial",
-               disable=not show, file=sys.stderr)
-
-    if rows and show:
-        bar.write(f"resuming {output_file}: {len(rows)} finished trials are kept")
-
-    def record(row: dict) -> None:
-        rows[row["trial"]] = row
-        write_results(output_file, rows)
-        bar.update(1)
-        best = best_row(list(rows.values()))
-        if best is not None:
-            bar.set_postfix_str(f"best {base.valid_metric} {best['valid_score']:.4f} (trial {best['trial']})")
-        if show:
-            bar.write(_trial_line(row, [p.name for p in params], base.valid_metric))
-
-    try:
+    with _Recorder(rows, total, output_file, [p.name for p in params], base.valid_metric, show) as record:
         if workers == 1:
             _run_here(pending, make_task, record, stop)
         else:
             _run_in_pool(pending, make_task, record, stop, workers, threads, output_file)
-    finally:
-        bar.close()
     return _finish(rows, params, base, output_file, best_config_file)
 
 
@@ -182,6 +162,38 @@ class _Planner:
         return self.suggester.suggest(tid, finished)
 
 
+class _Recorder:
+    """Saves each finished trial at once and shows the search's progress (a bar over trials and
+    one line per trial)."""
+
+    def __init__(self, rows: Dict[int, dict], total: int, output_file: str, names: Sequence[str],
+                 valid_metric: str, show: bool) -> None:
+        from tqdm import tqdm
+
+        self.rows, self.output_file, self.names = rows, output_file, names
+        self.valid_metric, self.show = valid_metric, show
+        self.bar = tqdm(total=total, initial=sum(t < total for t in rows), desc="Trials", unit="trial",
+                        disable=not show, file=sys.stderr)
+        if rows and show:
+            self.bar.write(f"resuming {output_file}: {len(rows)} finished trials are kept")
+
+    def __enter__(self) -> "_Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+    def __call__(self, row: dict) -> None:
+        self.rows[row["trial"]] = row
+        write_results(self.output_file, self.rows)
+        self.bar.update(1)
+        best = best_row(list(self.rows.values()))
+        if best is not None:
+            self.bar.set_postfix_str(f"best {self.valid_metric} {best['valid_score']:.4f} (trial {best['trial']})")
+        if self.show:
+            self.bar.write(_trial_line(row, self.names, self.valid_metric))
+
+
 def _stale(rows: Mapping[int, dict]) -> int:
     """Finished trials (in trial order) since the best one; all of them when none succeeded."""
     ordered = [rows[t] for t in sorted(rows)]
@@ -225,7 +237,7 @@ def _run_in_pool(pending: Iterator[int], make_task: Callable, record: Callable, 
             while len(running) < workers and submit():
                 pass
     except BrokenProcessPool:
-        raise Gru4recfError(f"a worker process died (out of memory?); the finished trials are saved in "
+        raise TrainingError(f"a worker process died (out of memory?); the finished trials are saved in "
                             f"{output_file}: run the same command again to resume") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
