@@ -14,7 +14,7 @@ from .config import Config, load_config
 from .data.batching import HistoryBatches
 from .data.dataset import DataSettings, SequenceDataset, load_dataset
 from .data.download import ensure_dataset
-from .data.sampler import NegativeSampler
+from .data.sampler import CandidateSampler, NegativeSampler
 from .data.sequence_batches import SequenceBatches
 from .data.split import Examples, split_examples
 from .errors import DatasetError
@@ -72,12 +72,18 @@ def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, 
         sampler = NegativeSampler(dataset.n_items, negatives["distribution"], counts, negatives["alpha"])
         num_negatives = negatives["sample_num"]
         batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
+    candidates = None
+    if config.sampled_softmax is not None:
+        counts = np.bincount(dataset.items[splits["train"].targets], minlength=dataset.n_items)
+        candidates = CandidateSampler(counts, config.sampled_softmax["num_samples"], config.sampled_softmax["alpha"])
     max_len = config.MAX_ITEM_LIST_LENGTH
     make = lambda part, size, **kw: HistoryBatches(dataset.items, splits[part], max_len, size, **kw)
     if config.train_mode == "sequence":
-        train = SequenceBatches(dataset.items, splits["train"], batch_size, config.seed, sampler, num_negatives)
+        train = SequenceBatches(dataset.items, splits["train"], batch_size, config.seed, sampler, num_negatives,
+                                candidates)
     else:
-        train = make("train", batch_size, shuffle=True, seed=config.seed, sampler=sampler, num_negatives=num_negatives)
+        train = make("train", batch_size, shuffle=True, seed=config.seed, sampler=sampler, num_negatives=num_negatives,
+                     candidate_sampler=candidates)
     prepared = PreparedData(dataset, splits, train, make("valid", config.eval_batch_size),
                             make("test", config.eval_batch_size))
     logger.info(f"[Training]: train_batch_size = [{batch_size}], examples = [{len(splits['train'])}]  "

@@ -121,6 +121,8 @@ def _cross_check(values: dict, sources: dict) -> Config:
             warnings.append("loss_type 'CE' scores every item, so train_neg_sample_args "
                             f"{values['train_neg_sample_args']} is ignored (RecBole would stop here)")
         values["train_neg_sample_args"] = None
+    if values["loss_type"] == "BPR" and values["sampled_softmax"] is not None:
+        raise ConfigError("sampled_softmax applies to loss_type 'CE'; BPR uses train_neg_sample_args")
     if values["loss_type"] == "BPR" and values["train_neg_sample_args"] is None:
         raise ConfigError("loss_type 'BPR' needs negatives: set train_neg_sample_args, e.g. "
                           "{'distribution': 'uniform', 'sample_num': 1}")

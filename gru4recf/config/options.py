@@ -86,6 +86,17 @@ def _neg_sampling(key: str, value: Any) -> Any:
     }
 
 
+def _sampled_softmax(key: str, value: Any) -> Any:
+    value = c.optional(c.mapping)(key, value)
+    if value is None:
+        return None
+    unknown = set(value) - {"num_samples", "alpha"}
+    if unknown:
+        raise ConfigError(f"config key '{key}' has unknown entries {sorted(unknown)}; allowed: num_samples, alpha")
+    return {"num_samples": c.integer(1)(f"{key}.num_samples", value.get("num_samples", 1024)),
+            "alpha": c.number(0.0)(f"{key}.alpha", value.get("alpha", 0.75))}
+
+
 def _clip_grad_norm(key: str, value: Any) -> Any:
     value = c._literal(value)
     if value is None:
@@ -171,6 +182,8 @@ def _options() -> list:
         ("clip_grad_norm", None, _clip_grad_norm, "None, or {'max_norm': 5.0, 'norm_type': 2}."),
         ("train_neg_sample_args", {"distribution": "uniform", "sample_num": 1, "alpha": 1.0}, _neg_sampling,
          "Negatives for BPR: {'distribution': uniform|popularity, 'sample_num': N}; ignored by CE."),
+        ("sampled_softmax", None, _sampled_softmax,
+         "CE over shared sampled items per batch, e.g. {'num_samples': 1024, 'alpha': 0.75}; None = all items."),
         ("train_mode", "augment", c.one_of(["augment", "sequence"]),
          "augment: RecBole's one example per target; sequence: each sequence read once, loss at every step."),
         ("eval_step", 1, c.integer(1), "Validate every N epochs."),

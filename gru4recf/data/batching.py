@@ -10,23 +10,44 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from .sampler import NegativeSampler
+from .sampler import CandidateSampler, NegativeSampler
 from .split import Examples
+
+
+@dataclass
+class Candidates:
+    """Shared sampled-softmax candidates of one batch: `items` [S], their log-Q corrections
+    `log_q` [S], and the correction of each target `target_log_q` (shaped like the targets)."""
+
+    items: torch.Tensor
+    log_q: torch.Tensor
+    target_log_q: torch.Tensor
+
+    def to(self, device: torch.device, non_blocking: bool = True) -> "Candidates":
+        return Candidates(*(t.to(device, non_blocking=non_blocking) for t in (self.items, self.log_q, self.target_log_q)))
+
+    @classmethod
+    def draw(cls, sampler: CandidateSampler, targets: np.ndarray, rng: np.random.Generator) -> "Candidates":
+        items = sampler.draw(rng)
+        log_q = sampler.log_q
+        return cls(torch.from_numpy(items), torch.from_numpy(log_q[items]), torch.from_numpy(log_q[targets]))
 
 
 @dataclass
 class Batch:
     """One batch. `history` [B, L] is right-padded with 0; `lengths` [B] >= 1; `targets` [B];
-    `negatives` [B, N] or None."""
+    `negatives` [B, N] or None; `candidates` for sampled softmax or None."""
 
     history: torch.Tensor
     lengths: torch.Tensor
     targets: torch.Tensor
     negatives: Optional[torch.Tensor] = None
+    candidates: Optional[Candidates] = None
 
     def to(self, device: torch.device) -> "Batch":
         move = (lambda t: None if t is None else t.to(device, non_blocking=True))
-        return Batch(move(self.history), move(self.lengths), move(self.targets), move(self.negatives))
+        return Batch(move(self.history), move(self.lengths), move(self.targets), move(self.negatives),
+                     move(self.candidates))
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -48,7 +69,7 @@ class HistoryBatches:
 
     def __init__(self, items: np.ndarray, examples: Examples, max_len: int, batch_size: int,
                  shuffle: bool = False, seed: int = 0, sampler: Optional[NegativeSampler] = None,
-                 num_negatives: int = 0) -> None:
+                 num_negatives: int = 0, candidate_sampler: Optional[CandidateSampler] = None) -> None:
         self.items = items
         self.examples = examples
         self.max_len = max_len
@@ -57,6 +78,7 @@ class HistoryBatches:
         self.seed = seed
         self.sampler = sampler
         self.num_negatives = num_negatives
+        self.candidate_sampler = candidate_sampler
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -74,7 +96,10 @@ class HistoryBatches:
             targets = self.examples.targets[chosen]
             history, lengths = histories(self.items, targets, self.examples.starts[chosen], self.max_len)
             positives = self.items[targets]
-            negatives = None
+            negatives = candidates = None
             if self.sampler is not None:
                 negatives = torch.from_numpy(self.sampler.sample(positives, self.num_negatives, rng))
-            yield Batch(torch.from_numpy(history), torch.from_numpy(lengths), torch.from_numpy(positives), negatives)
+            if self.candidate_sampler is not None:
+                candidates = Candidates.draw(self.candidate_sampler, positives, rng)
+            yield Batch(torch.from_numpy(history), torch.from_numpy(lengths), torch.from_numpy(positives),
+                        negatives, candidates)

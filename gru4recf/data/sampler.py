@@ -41,3 +41,29 @@ class NegativeSampler:
             negatives[clash] = self._draw(len(clash), rng)
             clash = clash[negatives[clash] == expected[clash]]
         return negatives.reshape(len(positives), num)
+
+
+class CandidateSampler:
+    """Shared negatives for sampled softmax: `num_samples` items per batch, drawn with replacement
+    in proportion to training popularity**alpha, with the log-Q correction log(S * q(item)).
+
+    Scoring a few thousand popular candidates instead of the whole catalogue keeps CE affordable
+    for catalogues of hundreds of thousands of items; the correction keeps the estimate unbiased
+    for the full softmax in expectation (Bengio & Senecal 2008; Jean et al. 2015).
+    """
+
+    def __init__(self, item_counts: np.ndarray, num_samples: int, alpha: float = 0.75) -> None:
+        counts = np.asarray(item_counts, dtype=np.float64)
+        weights = np.where(counts > 0, counts, 0.0) ** alpha * (counts > 0)
+        weights[0] = 0.0
+        if weights.sum() <= 0:
+            raise DatasetError("sampled softmax needs items with training interactions")
+        self.probabilities = weights / weights.sum()
+        self.num_samples = num_samples
+        with np.errstate(divide="ignore"):
+            self.log_q = np.log(num_samples * self.probabilities).astype(np.float32)
+        self.log_q[~np.isfinite(self.log_q)] = 0.0  # never-sampled items: no correction
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """[S] candidate item ids for one batch."""
+        return rng.choice(len(self.probabilities), size=self.num_samples, p=self.probabilities)

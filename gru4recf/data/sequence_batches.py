@@ -12,7 +12,8 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from .sampler import NegativeSampler
+from .batching import Candidates
+from .sampler import CandidateSampler, NegativeSampler
 from .split import Examples
 
 
@@ -24,6 +25,7 @@ class Chunk:
     inputs: torch.Tensor
     targets: torch.Tensor
     negatives: Optional[torch.Tensor]
+    candidates: Optional[Candidates] = None
 
 
 @dataclass
@@ -35,10 +37,12 @@ class SequenceBatch:
     targets: torch.Tensor
     lengths: torch.Tensor
     negatives: Optional[torch.Tensor] = None
+    candidates: Optional[Candidates] = None
 
     def to(self, device: torch.device) -> "SequenceBatch":
         move = (lambda t: None if t is None else t.to(device, non_blocking=True))
-        return SequenceBatch(move(self.inputs), move(self.targets), move(self.lengths), move(self.negatives))
+        return SequenceBatch(move(self.inputs), move(self.targets), move(self.lengths), move(self.negatives),
+                             move(self.candidates))
 
     @property
     def num_targets(self) -> int:
@@ -51,7 +55,10 @@ class SequenceBatch:
             rows = int((lengths > begin).sum())
             cut = slice(begin, begin + length)
             negatives = None if self.negatives is None else self.negatives[:rows, cut]
-            yield Chunk(self.inputs[:rows, cut], self.targets[:rows, cut], negatives)
+            candidates = self.candidates
+            if candidates is not None:
+                candidates = Candidates(candidates.items, candidates.log_q, candidates.target_log_q[:rows, cut])
+            yield Chunk(self.inputs[:rows, cut], self.targets[:rows, cut], negatives, candidates)
 
 
 def user_runs(examples: Examples) -> tuple:
@@ -68,23 +75,27 @@ def user_runs(examples: Examples) -> tuple:
 
 
 class SequenceBatches:
-    """Shuffled per epoch (seeded by (seed, epoch)); batches hold about `batch_size` targets."""
+    """Shuffled per epoch (seeded by (seed, epoch)); batches hold about `batch_size` targets, so
+    an epoch has about ceil(targets / batch_size) optimiser steps."""
 
     def __init__(self, items: np.ndarray, examples: Examples, batch_size: int, seed: int = 0,
-                 sampler: Optional[NegativeSampler] = None, num_negatives: int = 0) -> None:
+                 sampler: Optional[NegativeSampler] = None, num_negatives: int = 0,
+                 candidate_sampler: Optional[CandidateSampler] = None) -> None:
         self.items = items
         self.starts, self.counts = user_runs(examples)
         self.batch_size = batch_size
         self.seed = seed
         self.sampler = sampler
         self.num_negatives = num_negatives
+        self.candidate_sampler = candidate_sampler
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def _groups(self, order: np.ndarray) -> list:
-        """Cuts the shuffled users into consecutive groups of at least `batch_size` targets."""
+        """Cuts the shuffled users where the running target count passes a multiple of `batch_size`:
+        about `batch_size` targets a batch, and as many batches as the augment mode's."""
         ends = np.cumsum(self.counts[order])
         cuts = np.searchsorted(ends, np.arange(self.batch_size, ends[-1], self.batch_size), side="left") + 1
         return [group for group in np.split(order, np.unique(cuts)) if len(group)]
@@ -104,10 +115,13 @@ class SequenceBatches:
         valid = np.arange(width) < counts[:, None]
         inputs = np.where(valid, self.items[np.minimum(positions, len(self.items) - 1)], 0)
         targets = np.where(valid, self.items[np.minimum(positions + 1, len(self.items) - 1)], 0)
-        negatives = None
+        negatives = candidates = None
+        if self.candidate_sampler is not None:
+            candidates = Candidates.draw(self.candidate_sampler, targets, rng)
         if self.sampler is not None:
             drawn = self.sampler.sample(targets[valid], self.num_negatives, rng)
             full = np.zeros(targets.shape + (self.num_negatives,), dtype=np.int64)
             full[valid] = drawn
             negatives = torch.from_numpy(full)
-        return SequenceBatch(torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(counts), negatives)
+        return SequenceBatch(torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(counts),
+                             negatives, candidates)

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.batching import Candidates
+
 Hidden = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
 
 
@@ -40,20 +42,35 @@ class SequentialRecommender(nn.Module):
             return tuple(h[:, :rows].detach() for h in hidden)
         return hidden[:, :rows].detach()
 
-    def step_loss(self, outputs: torch.Tensor, targets: torch.Tensor,
-                  negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def step_loss(self, outputs: torch.Tensor, targets: torch.Tensor, negatives: Optional[torch.Tensor] = None,
+                  candidates: Optional[Candidates] = None) -> torch.Tensor:
         """Summed loss over every step with a target (`targets` != 0): [B, L, E], [B, L], [B, L, N]."""
         mask = targets != 0
-        return self._loss(outputs[mask], targets[mask], None if negatives is None else negatives[mask], "sum")
+        if candidates is not None:
+            candidates = Candidates(candidates.items, candidates.log_q, candidates.target_log_q[mask])
+        return self._loss(outputs[mask], targets[mask], None if negatives is None else negatives[mask],
+                          candidates, "sum")
 
     def loss(self, history: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
-             negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """CE over all items, or BPR against `negatives` [B, N] (mean over all pairs)."""
-        return self._loss(self.encode(history, lengths), targets, negatives, "mean")
+             negatives: Optional[torch.Tensor] = None, candidates: Optional[Candidates] = None) -> torch.Tensor:
+        """CE over all items (or over shared sampled `candidates`), or BPR against `negatives`
+        [B, N] (mean over all pairs)."""
+        return self._loss(self.encode(history, lengths), targets, negatives, candidates, "mean")
+
+    def _sampled_logits(self, output: torch.Tensor, targets: torch.Tensor, candidates: Candidates) -> torch.Tensor:
+        """[P, 1 + S] log-Q corrected logits: the target first, then the shared candidates (a
+        candidate equal to the target is masked out)."""
+        positive = (output * self.item_embedding(targets)).sum(-1, keepdim=True) - candidates.target_log_q.unsqueeze(-1)
+        sampled = output @ self.item_embedding(candidates.items).t() - candidates.log_q  # [P, S]
+        sampled = sampled.masked_fill(candidates.items.unsqueeze(0) == targets.unsqueeze(-1), float("-inf"))
+        return torch.cat([positive, sampled], dim=-1)
 
     def _loss(self, output: torch.Tensor, targets: torch.Tensor, negatives: Optional[torch.Tensor],
-              reduction: str) -> torch.Tensor:
+              candidates: Optional[Candidates], reduction: str) -> torch.Tensor:
         """[B, E] representations against [B] targets (and [B, N] negatives for BPR)."""
+        if self.loss_type == "CE" and candidates is not None:
+            logits = self._sampled_logits(output, targets, candidates)
+            return F.cross_entropy(logits, torch.zeros_like(targets), reduction=reduction)
         if self.loss_type == "CE":
             return F.cross_entropy(output @ self.item_embedding.weight.t(), targets, reduction=reduction)
         positive = (output * self.item_embedding(targets)).sum(-1, keepdim=True)  # [B, 1]

@@ -62,7 +62,8 @@ class Trainer:
             if isinstance(batch, SequenceBatch):
                 loss = self._sequence_backward(batch, epoch, index)
             else:
-                loss = self.model.loss(batch.history, batch.lengths, batch.targets, batch.negatives)
+                loss = self.model.loss(batch.history, batch.lengths, batch.targets, batch.negatives,
+                                       batch.candidates)
                 self._check_finite(loss, epoch, index)
                 loss.backward()
             if self.clip_grad_norm:
@@ -85,7 +86,7 @@ class Trainer:
             if hidden is not None:
                 hidden = self.model.carry(hidden, chunk.inputs.shape[0])
             outputs, hidden = self.model.encode_steps(chunk.inputs, hidden)
-            loss = self.model.step_loss(outputs, chunk.targets, chunk.negatives) / batch.num_targets
+            loss = self.model.step_loss(outputs, chunk.targets, chunk.negatives, chunk.candidates) / batch.num_targets
             self._check_finite(loss, epoch, index)
             loss.backward()
             total += loss.detach()
