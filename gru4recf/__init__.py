@@ -3,13 +3,16 @@
 Importing the package is cheap: the entry points are loaded on first use.
 """
 __version__ = "0.1.0"
-__all__ = ["run_gru4recf", "load_config"]
+__all__ = ["run_gru4recf", "load_config", "load_model"]
 
 
 def __getattr__(name: str):
     if name == "run_gru4recf":
         from .quick_start import run_gru4recf
         return run_gru4recf
+    if name == "load_model":
+        from .recommender import load_model
+        return load_model
     if name == "load_config":
         from .config import load_config
         return load_config

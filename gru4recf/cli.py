@@ -1,24 +1,63 @@
-"""Command line: `python run.py --model=GRU4RecF --dataset=ml-100k --config_files=a.yaml --key=value`."""
+"""Command line.
+
+Training: `python run.py --model=GRU4RecF --dataset=ml-100k --config_files=a.yaml --key=value`
+(`--resume=saved/X.last.pth` continues a killed run).
+Recommending: `python -m gru4recf recommend --checkpoint=saved/X.pth --items="1 50 172" --k=10`.
+A user error prints one 'gru4recf: error: ...' line on stderr and exits with status 2.
+"""
 import argparse
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from .errors import Gru4recfError
+
+PREFIX = "gru4recf: error:"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gru4recf", allow_abbrev=False,
-        description="Train and evaluate a sequential recommender. Any config key can be given as --key=value.")
+        description="Train and evaluate a sequential recommender. Any config key can be given as --key=value. "
+                    "'gru4recf recommend --help' shows how to use a trained model.")
     parser.add_argument("--model", "-m", default=None, help="model name (default GRU4RecF)")
     parser.add_argument("--dataset", "-d", default=None, help="dataset name (default ml-100k)")
     parser.add_argument("--config_files", default=None, help="YAML config files, separated by spaces")
-    parser.add_argument("--no-save", dest="saved", action="store_false", help="do not write a checkpoint")
+    parser.add_argument("--no-save", dest="saved", action="store_false", help="do not write checkpoints")
+    parser.add_argument("--resume", default=None, metavar="PATH",
+                        help="continue the run whose 'last' checkpoint is PATH (saved/<run>.last.pth); "
+                             "give the same settings as that run")
+    return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are our one line (and status 2), not a usage block."""
+
+    def error(self, message: str) -> None:
+        print(f"{PREFIX} {self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_recommend_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gru4recf recommend", allow_abbrev=False,
+                     description="Print the top-k items (raw item ids, with scores) to follow a session, "
+                                 "using a checkpoint alone (no dataset needed).")
+    parser.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint written by training")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--items", nargs="+", metavar="ITEM",
+                        help="the session's item ids, oldest first, separated by spaces")
+    source.add_argument("--sessions_file", metavar="PATH",
+                        help="one session per line (item ids separated by spaces or tabs)")
+    parser.add_argument("--k", type=int, default=10, help="how many items to print (default 10)")
+    parser.add_argument("--exclude_seen", action="store_true", help="leave out the session's own items")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs one experiment; user errors print one line and exit with status 2."""
+    """Runs one experiment (or `recommend`); user errors print one line and exit with status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["recommend"]:
+        return recommend_main(argv[1:])
     from .config import parse_cli_args
 
     args, rest = build_parser().parse_known_args(argv)
@@ -28,13 +67,60 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         result = run_gru4recf(args.model, args.dataset, None,
                               args.config_files.split() if args.config_files else None,
-                              saved=args.saved, cli_args=cli_args)
+                              saved=args.saved, cli_args=cli_args, resume=args.resume)
     except Gru4recfError as error:
-        print(f"gru4recf: error: {error}", file=sys.stderr)
+        print(f"{PREFIX} {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gru4recf: interrupted", file=sys.stderr)
         return 130
     print(f"best valid: {dict(result['best_valid_result'])}")
     print(f"test result: {dict(result['test_result'])}")
+    return 0
+
+
+def _read_sessions(path: str) -> List[List[str]]:
+    from .errors import DataFormatError
+
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            return [line.split() for line in handle.read().splitlines()]
+    except OSError as error:
+        raise DataFormatError(f"cannot read sessions file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise DataFormatError(f"sessions file {path} is not valid UTF-8 (byte {error.start})") from None
+
+
+def recommend_main(argv: Sequence[str]) -> int:
+    """`gru4recf recommend`: prints 'rank, item, score' rows (tab-separated; with --sessions_file a
+    leading 1-based session line number); unknown item ids are reported on stderr and skipped."""
+    args = build_recommend_parser().parse_args(argv)
+    try:
+        from .recommender import load_model
+
+        sessions = [[token for item in args.items for token in item.split()]] if args.items \
+            else _read_sessions(args.sessions_file)
+        recommender = load_model(args.checkpoint, args.device)
+        results = recommender.recommend_batch(sessions, args.k, args.exclude_seen)
+    except Gru4recfError as error:
+        print(f"{PREFIX} {error}", file=sys.stderr)
+        return 2
+    if args.items:
+        result = results[0]
+        if result.unknown:
+            print(f"gru4recf: warning: unknown item ids ignored: {' '.join(result.unknown)}", file=sys.stderr)
+        if not result.items:
+            print(f"{PREFIX} none of the given item ids is in the catalogue of {args.checkpoint}", file=sys.stderr)
+            return 2
+        print("rank\titem\tscore")
+        for rank, (item, score) in enumerate(zip(result.items, result.scores), start=1):
+            print(f"{rank}\t{item}\t{score:.6f}")
+        return 0
+    print("session\trank\titem\tscore")
+    for line, result in enumerate(results, start=1):
+        if result.unknown:
+            print(f"gru4recf: warning: {args.sessions_file} line {line}: unknown item ids ignored: "
+                  f"{' '.join(result.unknown)}", file=sys.stderr)
+        for rank, (item, score) in enumerate(zip(result.items, result.scores), start=1):
+            print(f"{line}\t{rank}\t{item}\t{score:.6f}")
     return 0

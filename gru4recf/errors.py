@@ -31,3 +31,7 @@ class CheckpointError(Gru4recfError):
 
 class TrainingError(Gru4recfError):
     """Training cannot continue (for example a NaN or infinite loss)."""
+
+
+class RecommendError(Gru4recfError):
+    """A recommendation request is malformed (k not a positive integer, sessions not lists)."""

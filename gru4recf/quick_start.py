@@ -2,25 +2,30 @@
 
 This is the edge where the configuration is read; everything below receives plain arguments.
 """
+import hashlib
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from . import __version__
 from .config import Config, load_config
+from .config.options import options
 from .data.batching import HistoryBatches
 from .data.dataset import DataSettings, SequenceDataset, load_dataset
 from .data.download import ensure_dataset
 from .data.sampler import CandidateSampler, NegativeSampler
 from .data.sequence_batches import SequenceBatches
 from .data.split import Examples, split_examples
-from .errors import DatasetError
+from .errors import CheckpointError, DatasetError
 from .logs import close_logging, init_logging
 from .models.registry import build_model, feature_names
 from .runtime import init_seed, resolve_device, set_threads
+from .training.checkpoint import Checkpoint, RunCheckpoints, last_checkpoint_path, read_checkpoint, resume_mismatches
 from .training.evaluator import Evaluator
 from .training.optim import build_optimizer
 from .training.trainer import Trainer
@@ -102,7 +107,7 @@ def prepare_data(config: Config) -> PreparedData:
 
 def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, config_dict: Optional[Mapping] = None,
                  config_file_list: Optional[Sequence[str]] = None, saved: bool = True,
-                 cli_args: Optional[Mapping] = None) -> dict:
+                 cli_args: Optional[Mapping] = None, resume: Optional[Union[str, Path]] = None) -> dict:
     """Trains `model` on `dataset` to early stopping and tests the best model.
 
     `model` and `dataset` default to the configuration's `model`/`dataset` keys (GRU4RecF and
@@ -110,21 +115,73 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
 
     Returns {'best_valid_score', 'valid_score_bigger', 'best_valid_result', 'test_result'}, the
     results keyed like RecBole ('recall@10', ...). With `saved`, the best model's checkpoint is
-    written (atomically) under `checkpoint_dir`.
+    written (atomically) under `checkpoint_dir` as `<model>-<dataset>-<time>.pth`, and after every
+    epoch the run's 'last' checkpoint beside it (`<...>.last.pth`).
+
+    `resume` is the path of a 'last' checkpoint: the killed run it belongs to continues where it
+    stopped (with the same settings; only `epochs` and where/how fast things run may change) and
+    ends with the metrics an uninterrupted run would have given. A missing, damaged or
+    mismatched checkpoint is a CheckpointError; a run never silently starts from scratch.
     """
     config = load_config(model, dataset, config_file_list, config_dict, cli_args)
     log_file = init_logging(config.log_dir, config.model, config.dataset, config.state)
     try:
         logger.info(f"log file: {log_file}")
-        return run_experiment(config, saved)
+        return run_experiment(config, saved, resume=resume)
     finally:
         close_logging()
 
 
-def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = None) -> dict:
+def dataset_fingerprint(dataset: SequenceDataset) -> str:
+    """A digest of what training sees of a dataset (sequences, catalogue, feature tables): a run
+    resumed on changed data is refused."""
+    digest = hashlib.sha256()
+    for array in (dataset.user_offsets, dataset.items):
+        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    digest.update("\0".join(map(str, dataset.item_tokens)).encode("utf-8"))
+    for feature in dataset.item_features:
+        digest.update(f"{feature.name}:{feature.kind}:{feature.values.shape}".encode("utf-8"))
+        digest.update(np.ascontiguousarray(feature.values).tobytes())
+        if feature.vocab is not None:
+            digest.update("\0".join(map(str, feature.vocab)).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def open_resume(path: Union[str, Path], config: Config) -> Checkpoint:
+    """Reads the 'last' checkpoint to resume from and checks it belongs to a run with `config`."""
+    checkpoint = read_checkpoint(path)
+    checkpoint.require_catalogue("resuming")
+    if checkpoint.training is None or "training" not in checkpoint.meta:
+        raise CheckpointError(f"cannot resume from {path}: it is a best-model checkpoint without training state; "
+                              f"resume from the run's '.last.pth' checkpoint (e.g. {last_checkpoint_path(path).name})")
+    defaults = {name: option.default for name, option in options().items()}
+    differences = resume_mismatches(checkpoint, config.model, config.to_dict(), defaults)
+    if differences:
+        raise CheckpointError(f"cannot resume from {path}: it was written by a run with other settings: "
+                              + "; ".join(differences))
+    return checkpoint
+
+
+def _checkpoints(config: Config, dataset: SequenceDataset, fingerprint: str,
+                 resume: Optional[Checkpoint]) -> RunCheckpoints:
+    """Where this run saves: a new time-stamped name, or the files of the run being resumed."""
+    meta = {"model": config.model, "dataset": config.dataset, "config": config.to_dict(),
+            "library_version": __version__, "fingerprint": fingerprint}
+    if resume is not None:
+        best = resume.path.with_name(resume.meta.get("best_checkpoint", resume.path.name))
+        return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features, last_path=resume.path)
+    stamp = f"{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}"
+    best = Path(config.checkpoint_dir) / f"{config.model}-{config.dataset}-{stamp}.pth"
+    return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features)
+
+
+def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = None,
+                   resume: Optional[Union[str, Path]] = None) -> dict:
     """Trains and tests with a validated config; `data` = (dataset, splits) from `load_and_split`
-    may be passed to reuse a loaded dataset (e.g. across hyper-parameter trials)."""
+    may be passed to reuse a loaded dataset (e.g. across hyper-parameter trials); `resume`: the
+    'last' checkpoint of a run to continue (see `run_gru4recf`)."""
     logger.info("configuration:\n" + repr(config))
+    resumed = open_resume(resume, config) if resume is not None else None
     for warning in config.warnings:
         logger.warning(warning)
     threads = set_threads(config.num_threads)
@@ -132,18 +189,24 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = N
     logger.info(f"device: {device}, torch threads: {threads}")
     init_seed(config.seed, config.reproducibility)
     data = make_batches(config, *data) if data is not None else prepare_data(config)
+    fingerprint = dataset_fingerprint(data.dataset) if saved or resumed is not None else ""
+    if resumed is not None and resumed.meta.get("fingerprint") != fingerprint:
+        raise CheckpointError(f"cannot resume from {resume}: the dataset's contents differ from those it was "
+                              "trained on (interactions, items or feature tables changed)")
     init_seed(config.seed, config.reproducibility)
     net = build_model(config.model, config, data.dataset.n_items, data.dataset.item_features).to(device)
     logger.info(f"{net}\nTrainable parameters: {sum(p.numel() for p in net.parameters() if p.requires_grad)}")
     evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place, device, config.show_progress)
-    checkpoint = None
-    if saved:
-        checkpoint = Path(config.checkpoint_dir) / f"{config.model}-{config.dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}.pth"
+    checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed) if saved else None
     trainer = Trainer(net, build_optimizer(net.parameters(), config.learner, config.learning_rate, config.weight_decay),
                       evaluator, config.epochs, config.valid_metric, config.eval_step, config.stopping_step,
-                      config.clip_grad_norm, device, config.show_progress, checkpoint,
-                      {"model": config.model, "dataset": config.dataset, "config": config.to_dict()},
+                      config.clip_grad_norm, device, config.show_progress, checkpoints,
                       chunk_length=config.MAX_ITEM_LIST_LENGTH)
+    if checkpoints is not None:
+        logger.info(f"checkpoints: best model {checkpoints.best_path}, resumable {checkpoints.last_path}")
+    if resumed is not None:
+        trainer.restore(resumed)
+        logger.info(f"resumed from {resume}: continuing at epoch {trainer.next_epoch}")
     best_score, best_result = trainer.fit(data.train, data.valid)
     test_result = evaluator.evaluate(net, data.test)
     logger.info(f"best valid : {dict(best_result)}")

@@ -48,7 +48,7 @@ def test_same_seed_gives_identical_results(data_dir, tmp_path):
 def test_best_checkpoint_and_log_file_are_written(data_dir, tmp_path):
     config = small_config(data_dir, epochs=2, log_dir=str(tmp_path / "log"), checkpoint_dir=str(tmp_path / "saved"))
     result = run_gru4recf("GRU4RecF", "toy", config, saved=True)
-    (checkpoint,) = (tmp_path / "saved").glob("GRU4RecF-toy-*.pth")
+    (checkpoint,) = [p for p in (tmp_path / "saved").glob("GRU4RecF-toy-*.pth") if not p.name.endswith(".last.pth")]
     state, meta = load_checkpoint(checkpoint)
     assert meta["model"] == "GRU4RecF" and meta["best_valid_score"] == result["best_valid_score"]
     assert all(isinstance(v, torch.Tensor) for v in state.values())

@@ -1,43 +1,232 @@
 """Model checkpoints: tensors plus a JSON document, loaded without unpickling arbitrary objects.
 
-A checkpoint is a dict {'format', 'version', 'meta' (JSON text), 'state_dict'} saved with
-torch.save and read back with `torch.load(weights_only=True)`, which only accepts tensors and
-plain containers. Writes are atomic: a failed save leaves the previous file intact.
+This module is the only place that reads or writes checkpoint files. A checkpoint (format
+version 2) is a dict saved with `torch.save` and read back with `torch.load(weights_only=True)`,
+which accepts nothing but tensors and plain containers, so a crafted file cannot run code:
+
+- `format`, `version`: 'gru4recf-checkpoint', 2;
+- `meta`: JSON text: model, dataset, config, epoch, best score/result, library version, `kind`
+  ('best' or 'last'), the item catalogue `item_tokens` (id i is `item_tokens[i]`, 0 = padding),
+  `item_features` (name, kind and vocabulary of each feature table), the dataset `fingerprint`,
+  and for a 'last' checkpoint `training` (next epoch, early-stopping counters);
+- `state_dict`: the model's weights;
+- `item_features`: {feature name: table tensor} (the FeatureField values);
+- `training` (a 'last' checkpoint only): the optimiser state, the best weights so far and the
+  random number generator states, for `--resume`.
+
+The interaction data is never stored: `item_tokens` and the feature tables are all that
+`load_model` needs. Version 1 files (weights and meta only) are read by `load_checkpoint`; they
+lack the catalogue, so `load_model` and resuming refuse them with a message saying so.
+
+Writes are atomic (`atomic_write`): a failed save (full disk, no permission) raises
+CheckpointError and leaves the previous file loadable and no temporary file behind.
 """
 import json
+import math
+import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from ..atomic_write import atomic_write
+from ..data.features import FeatureField
 from ..errors import CheckpointError
 
 FORMAT = "gru4recf-checkpoint"
-VERSION = 1
+VERSION = 2
+LAST_SUFFIX = ".last.pth"
+
+# Settings that may differ when a run is resumed: they change where things go and how fast, not
+# what is computed (`epochs` may be raised to train further).
+RESUME_FREE_KEYS = ("epochs", "num_threads", "show_progress", "state", "log_dir", "checkpoint_dir",
+                    "data_path", "device")
 
 
-def save_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Mapping) -> None:
-    """Writes weights and JSON-serialisable metadata to `path` atomically."""
+def last_checkpoint_path(best_path: Path) -> Path:
+    """Where the 'last' checkpoint of a run goes: `saved/X.pth` -> `saved/X.last.pth`."""
+    best_path = Path(best_path)
+    stem = best_path.name[:-4] if best_path.name.endswith(".pth") else best_path.name
+    return best_path.with_name(stem + LAST_SUFFIX)
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint as read from disk. `training` holds the resume tensors of a 'last' checkpoint
+    ({'optimizer', 'best_state_dict', 'rng'}), None for a best-model checkpoint."""
+
+    path: Path
+    version: int
+    meta: dict
+    state_dict: dict
+    item_features: dict = field(default_factory=dict)
+    training: Optional[dict] = None
+
+    @property
+    def model(self) -> str:
+        return str(self.meta.get("model", "?"))
+
+    def require_catalogue(self, purpose: str) -> None:
+        """Version 1 files and bare weight files lack the item catalogue that `purpose` needs."""
+        if "item_tokens" not in self.meta:
+            raise CheckpointError(f"checkpoint {self.path} (format version {self.version}) has no item catalogue, "
+                                  f"which {purpose} needs; it was written by an older gru4recf or not by a "
+                                  "training run: retrain to get a version 2 checkpoint")
+
+    def item_tokens(self) -> List[str]:
+        self.require_catalogue("load_model")
+        return list(self.meta["item_tokens"])
+
+    def feature_fields(self) -> List[FeatureField]:
+        """The item feature tables as FeatureField objects (what `build_model` takes)."""
+        fields = []
+        for spec in self.meta.get("item_features", []):
+            name = spec["name"]
+            if name not in self.item_features:
+                raise CheckpointError(f"checkpoint {self.path} is damaged: feature table '{name}' is missing")
+            vocab = None if spec.get("vocab") is None else np.array(spec["vocab"], dtype=object)
+            fields.append(FeatureField(name, spec["kind"], self.item_features[name].numpy(), vocab))
+        return fields
+
+
+def save_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Mapping,
+                    item_tokens: Optional[Sequence[str]] = None, item_features: Sequence[FeatureField] = (),
+                    training: Optional[Mapping[str, Any]] = None) -> None:
+    """Writes weights, JSON-serialisable `meta`, the item catalogue and feature tables (and for a
+    resumable checkpoint the `training` tensors) to `path`, atomically.
+
+    `training` may hold tensors, numbers, strings and nested lists/dicts/tuples of them (an
+    optimiser's state_dict qualifies), nothing else: it must load with weights_only=True.
+    """
+    meta = dict(meta)
+    if item_tokens is not None:
+        meta["item_tokens"] = [str(token) for token in item_tokens]
+    meta["item_features"] = [{"name": f.name, "kind": f.kind,
+                              "vocab": None if f.vocab is None else [str(v) for v in f.vocab]}
+                             for f in item_features]
     payload = {"format": FORMAT, "version": VERSION, "meta": json.dumps(meta, default=str),
-               "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}}
-    with atomic_write(path, "wb") as handle:
-        torch.save(payload, handle)
+               "state_dict": _cpu(state_dict),
+               "item_features": {f.name: torch.as_tensor(np.ascontiguousarray(f.values)) for f in item_features}}
+    if training is not None:
+        payload["training"] = _cpu(training)
+    try:
+        with atomic_write(path, "wb") as handle:
+            torch.save(payload, handle)
+    except OSError as error:
+        raise CheckpointError(f"cannot write checkpoint {path}: {error.strerror or error}; the previous file "
+                              "(if any) is unchanged") from None
+
+
+class RunCheckpoints:
+    """The files one training run writes: the best model at `best_path` (on every improvement)
+    and the 'last' checkpoint at `last_path` (after every epoch, default `<best stem>.last.pth`),
+    which holds what `--resume` needs. `meta` is common to both (model, dataset, config, ...)."""
+
+    def __init__(self, best_path: Path, meta: Mapping, item_tokens: Sequence[str],
+                 item_features: Sequence[FeatureField], last_path: Optional[Path] = None) -> None:
+        self.best_path = Path(best_path)
+        self.last_path = Path(last_path) if last_path is not None else last_checkpoint_path(self.best_path)
+        self.meta = dict(meta, best_checkpoint=self.best_path.name)
+        self.item_tokens = list(item_tokens)
+        self.item_features = list(item_features)
+
+    def save_best(self, state_dict: Mapping[str, torch.Tensor], epoch: int, score: float, result: Mapping) -> None:
+        meta = dict(self.meta, kind="best", epoch=epoch, best_valid_score=score, best_valid_result=dict(result))
+        save_checkpoint(self.best_path, state_dict, meta, self.item_tokens, self.item_features)
+
+    def save_last(self, state_dict: Mapping[str, torch.Tensor], epoch: int, progress: Mapping,
+                  training: Mapping[str, Any]) -> None:
+        """`progress`: the JSON part of the training state (next epoch, counters, best score);
+        `training`: its tensor part (optimiser state, best weights, RNG states)."""
+        meta = dict(self.meta, kind="last", epoch=epoch, best_valid_score=progress.get("best_score"),
+                    best_valid_result=progress.get("best_result"), training=dict(progress))
+        save_checkpoint(self.last_path, state_dict, meta, self.item_tokens, self.item_features, training)
+
+
+def _cpu(value: Any) -> Any:
+    """A copy of nested containers with every tensor detached and on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, Mapping):
+        return {k: _cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu(v) for v in value)
+    return value
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """Reads any gru4recf checkpoint; an unreadable, unsafe, foreign or too new file is a
+    CheckpointError that says which and why."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"checkpoint {path} holds objects other than tensors and plain data (pickled "
+                              "classes or functions); gru4recf refuses to unpickle them. It was not written "
+                              "by gru4recf (a RecBole checkpoint?)") from None
+    except Exception as error:  # torch raises RuntimeError, EOFError, KeyError... for damaged files
+        detail = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt and cannot be read ({detail})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a gru4recf checkpoint (a RecBole checkpoint or another file?)")
+    version = payload.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"checkpoint {path} is damaged: its format version is {version!r}")
+    if version > VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {version}; this gru4recf reads up to "
+                              f"version {VERSION}: upgrade gru4recf")
+    try:
+        meta = json.loads(payload["meta"])
+        state_dict = payload["state_dict"]
+        features = payload.get("item_features", {})
+        if not isinstance(meta, dict) or not _tensor_dict(state_dict) or not _tensor_dict(features):
+            raise ValueError("unexpected layout")
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path} is damaged: {error}") from None
+    return Checkpoint(path, version, meta, state_dict, features, payload.get("training"))
+
+
+def _tensor_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                           for k, v in value.items())
 
 
 def load_checkpoint(path: Path) -> Tuple[dict, dict]:
-    """Returns (state_dict, meta); any unreadable, unsafe or foreign file is a CheckpointError."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for truncated or unsafe files
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be loaded safely: {first_line}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gru4recf checkpoint")
-    if payload.get("version", 0) > VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {payload['version']}; this gru4recf "
-                              f"reads up to version {VERSION}: upgrade gru4recf")
-    return payload["state_dict"], json.loads(payload["meta"])
+    """Returns (state_dict, meta) of any gru4recf checkpoint (see `read_checkpoint`)."""
+    checkpoint = read_checkpoint(path)
+    return checkpoint.state_dict, checkpoint.meta
+
+
+def _plain(value: Any) -> Any:
+    """`value` as it reads back from a checkpoint's JSON (tuples become lists, and so on)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def resume_mismatches(checkpoint: Checkpoint, model: str, config: Mapping, defaults: Mapping,
+                      fingerprint: Optional[str] = None) -> List[str]:
+    """What differs between the run that wrote `checkpoint` and the run about to resume from it:
+    one entry per differing config key (RESUME_FREE_KEYS excepted), and the dataset when its
+    `fingerprint` differs. A key the checkpoint predates counts as its default value."""
+    stored = dict(_plain(dict(defaults)), **checkpoint.meta.get("config", {}))
+    current = _plain(dict(config))
+    differences = []
+    if checkpoint.model != model:
+        differences.append(f"model (checkpoint {checkpoint.model!r}, now {model!r})")
+    for key in sorted(set(stored) | set(current)):
+        if key in RESUME_FREE_KEYS or key == "model":
+            continue
+        if not _same(stored.get(key), current.get(key)):
+            differences.append(f"{key} (checkpoint {stored.get(key)!r}, now {current.get(key)!r})")
+    if fingerprint is not None and checkpoint.meta.get("fingerprint") != fingerprint:
+        differences.append("the dataset's contents (its interactions, items or feature tables changed)")
+    return differences
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b

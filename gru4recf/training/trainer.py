@@ -1,10 +1,13 @@
-"""The training loop: epochs, early stopping on the validation metric, the best model kept."""
+"""The training loop: epochs, early stopping on the validation metric, the best model kept,
+and everything needed to resume a killed run exactly where it stopped."""
 import logging
 import math
+import random
 import time
-from pathlib import Path
+from collections import OrderedDict
 from typing import Iterable, Mapping, Optional, Tuple, Union
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -12,7 +15,7 @@ from ..data.batching import Batch, HistoryBatches
 from ..data.sequence_batches import SequenceBatch, SequenceBatches
 from ..errors import TrainingError
 from ..models.base import SequentialRecommender
-from .checkpoint import save_checkpoint
+from .checkpoint import Checkpoint, RunCheckpoints
 from .evaluator import Evaluator
 
 logger = logging.getLogger("gru4recf")
@@ -22,17 +25,49 @@ def _format(result: Mapping[str, float]) -> str:
     return "    ".join(f"{name} : {value}" for name, value in result.items())
 
 
+def capture_rng() -> dict:
+    """The states of torch's, numpy's global and python's random generators, as tensors and
+    plain numbers (so that a checkpoint holding them loads with weights_only=True)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, python_state, python_gauss = random.getstate()
+    rng = {"torch": torch.get_rng_state(),
+           "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                     "has_gauss": int(has_gauss), "gauss": float(gauss)},
+           "python": {"version": version, "state": torch.tensor(python_state, dtype=torch.int64),
+                      "gauss": python_gauss}}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(rng: Mapping) -> None:
+    """Puts back the generator states of `capture_rng`."""
+    torch.set_rng_state(rng["torch"])
+    state = rng["numpy"]
+    np.random.set_state(("MT19937", state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
+                         state["gauss"]))
+    state = rng["python"]
+    random.setstate((state["version"], tuple(state["state"].tolist()), state["gauss"]))
+    if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
 class Trainer:
     """Trains a model with early stopping on `valid_metric` (RecBole's rule: the best score is
     kept on ties, training stops after more than `stopping_step` validations without
-    improvement). The best weights are kept in memory, saved to `checkpoint_path` when given,
-    and restored at the end, so the test always uses the best model."""
+    improvement). The best weights are kept in memory and restored at the end, so the test
+    always uses the best model.
+
+    With `checkpoints`, the best model is saved on every improvement and a 'last' checkpoint
+    after every epoch (weights, optimiser, early-stopping counters, RNG states); `restore` reads
+    one back so that `fit` continues the run as if it had never stopped (batches are seeded by
+    (seed, epoch), so the epoch is all they need)."""
 
     def __init__(self, model: SequentialRecommender, optimizer: torch.optim.Optimizer, evaluator: Evaluator,
                  epochs: int, valid_metric: str, eval_step: int = 1, stopping_step: int = 10,
                  clip_grad_norm: Optional[Mapping] = None, device: torch.device = torch.device("cpu"),
-                 show_progress: bool = False, checkpoint_path: Optional[Path] = None,
-                 checkpoint_meta: Optional[Mapping] = None, chunk_length: int = 50) -> None:
+                 show_progress: bool = False, checkpoints: Optional[RunCheckpoints] = None,
+                 chunk_length: int = 50) -> None:
         self.model = model
         self.optimizer = optimizer
         self.evaluator = evaluator
@@ -43,13 +78,15 @@ class Trainer:
         self.clip_grad_norm = clip_grad_norm
         self.device = device
         self.show_progress = show_progress
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_meta = dict(checkpoint_meta or {})
+        self.checkpoints = checkpoints
         self.chunk_length = chunk_length
         self.best_score = -math.inf
         self.best_result: dict = {}
         self.best_epoch = -1
         self.best_state: Optional[dict] = None
+        self.next_epoch = 0
+        self.stale = 0
+        self.stopped = False
 
     def train_epoch(self, batches: Iterable[Batch], epoch: int) -> float:
         """One pass over the training batches; returns the summed batch losses (as RecBole logs)."""
@@ -72,11 +109,14 @@ class Trainer:
             total += loss.item()
         return total
 
-    @staticmethod
-    def _check_finite(loss: torch.Tensor, epoch: int, index: int) -> None:
+    def _check_finite(self, loss: torch.Tensor, epoch: int, index: int) -> None:
         if not torch.isfinite(loss):
-            raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {index + 1}; the best "
-                                "model so far is kept. Try a lower learning_rate or clip_grad_norm")
+            kept = "the best model so far is kept"
+            if self.checkpoints is not None:
+                kept = (f"the checkpoints of the last good epoch are kept ({self.checkpoints.best_path}, "
+                        f"{self.checkpoints.last_path})")
+            raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {index + 1}; {kept}. "
+                                "Try a lower learning_rate or clip_grad_norm")
 
     def _sequence_backward(self, batch: SequenceBatch, epoch: int, index: int) -> torch.Tensor:
         """Backpropagates the mean loss over every target position of `batch`, chunk by chunk
@@ -92,39 +132,67 @@ class Trainer:
             total += loss.detach()
         return total
 
+    def _validate(self, epoch: int, valid_batches: Iterable[Batch]) -> None:
+        start = time.time()
+        result = self.evaluator.evaluate(self.model, valid_batches)
+        score = result[self.valid_metric]
+        improved = self._record(epoch, score, result)
+        self.stale = 0 if improved else self.stale + 1
+        self.stopped = self.stale > self.stopping_step
+        logger.info(f"epoch {epoch} evaluating [time: {time.time() - start:.2f}s, valid_score: {score:.4f}]")
+        logger.info(f"valid result: {_format(result)}")
+
     def _record(self, epoch: int, score: float, result: dict) -> bool:
         """RecBole's early-stopping bookkeeping; returns whether this epoch is the new best."""
         if score >= self.best_score:
             self.best_score, self.best_result, self.best_epoch = score, result, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            if self.checkpoint_path is not None:
-                meta = dict(self.checkpoint_meta, epoch=epoch, best_valid_score=score, best_valid_result=result)
-                save_checkpoint(self.checkpoint_path, self.best_state, meta)
+            if self.checkpoints is not None:
+                self.checkpoints.save_best(self.best_state, epoch, score, result)
+                logger.info(f"Saving current best: {self.checkpoints.best_path}")
             return True
         return False
 
+    def progress(self) -> dict:
+        """The JSON part of the training state: where to continue and the early-stopping counters."""
+        return {"next_epoch": self.next_epoch, "stale": self.stale, "stopped": self.stopped,
+                "best_score": self.best_score, "best_epoch": self.best_epoch, "best_result": dict(self.best_result)}
+
+    def _save_last(self, epoch: int) -> None:
+        if self.checkpoints is None:
+            return
+        training = {"optimizer": self.optimizer.state_dict(), "best_state_dict": self.best_state or {},
+                    "rng": capture_rng()}
+        self.checkpoints.save_last(self.model.state_dict(), epoch, self.progress(), training)
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continues from a 'last' checkpoint: weights, optimiser, best model and counters, and
+        the random generators' states (restored last, as nothing may draw from them before `fit`)."""
+        progress, training = checkpoint.meta["training"], checkpoint.training
+        self.model.load_state_dict(checkpoint.state_dict)
+        self.optimizer.load_state_dict(training["optimizer"])
+        self.best_state = dict(training["best_state_dict"]) or None
+        self.next_epoch, self.stale, self.stopped = progress["next_epoch"], progress["stale"], progress["stopped"]
+        self.best_score, self.best_epoch = float(progress["best_score"]), progress["best_epoch"]
+        self.best_result = OrderedDict(progress["best_result"])
+        restore_rng(training["rng"])
+
     def fit(self, train_batches: Union[HistoryBatches, SequenceBatches], valid_batches: Iterable[Batch]) -> Tuple[float, dict]:
-        """Trains until `epochs` or early stopping; returns (best validation score, its metrics)."""
-        stale = 0
-        for epoch in range(self.epochs):
+        """Trains from `next_epoch` (0, or where `restore` left off) until `epochs` or early
+        stopping; returns (best validation score, its metrics)."""
+        for epoch in range(self.next_epoch, self.epochs):
+            if self.stopped:
+                break
             train_batches.set_epoch(epoch)
             start = time.time()
             loss = self.train_epoch(train_batches, epoch)
             logger.info(f"epoch {epoch} training [time: {time.time() - start:.2f}s, train loss: {loss:.4f}]")
-            if (epoch + 1) % self.eval_step and epoch + 1 < self.epochs:
-                continue
-            start = time.time()
-            result = self.evaluator.evaluate(self.model, valid_batches)
-            score = result[self.valid_metric]
-            improved = self._record(epoch, score, result)
-            stale = 0 if improved else stale + 1
-            logger.info(f"epoch {epoch} evaluating [time: {time.time() - start:.2f}s, valid_score: {score:.4f}]")
-            logger.info(f"valid result: {_format(result)}")
-            if improved and self.checkpoint_path is not None:
-                logger.info(f"Saving current best: {self.checkpoint_path}")
-            if stale > self.stopping_step:
+            if not (epoch + 1) % self.eval_step or epoch + 1 == self.epochs:
+                self._validate(epoch, valid_batches)
+            self.next_epoch = epoch + 1
+            self._save_last(epoch)
+            if self.stopped:
                 logger.info(f"Finished training, best eval result in epoch {self.best_epoch}")
-                break
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.best_score, self.best_result
