@@ -94,7 +94,10 @@ def _read_sessions(path: str) -> List[List[str]]:
 def recommend_main(argv: Sequence[str]) -> int:
     """`gru4recf recommend`: prints 'rank, item, score' rows (tab-separated; with --sessions_file a
     leading 1-based session line number); unknown item ids are reported on stderr and skipped."""
-    args = build_recommend_parser().parse_args(argv)
+    try:
+        args = build_recommend_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or an argument error already printed as one line
+        return int(stop.code or 0)
     try:
         from .recommender import load_model
 

@@ -24,6 +24,7 @@ CheckpointError and leaves the previous file loadable and no temporary file behi
 import json
 import math
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
@@ -163,7 +164,9 @@ def read_checkpoint(path: Path) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a foreign pickle protocol: we explain below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(f"checkpoint {path} holds objects other than tensors and plain data (pickled "
                               "classes or functions); gru4recf refuses to unpickle them. It was not written "

@@ -1,0 +1,196 @@
+"""Resuming a killed run: it ends with exactly the metrics of the uninterrupted run (CPU, fixed
+seed), in both training modes and from any epoch; a missing or mismatched checkpoint is an error,
+never a silent fresh start."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from gru4recf import run_gru4recf
+from gru4recf.errors import CheckpointError
+from gru4recf.training.checkpoint import RunCheckpoints, read_checkpoint
+from helpers import small_config, write_pattern_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The child trains like run_gru4recf, but after writing epoch 1's 'last' checkpoint (2 epochs done)
+# it says so and then hangs, so that the parent kills it at a known point however loaded the
+# machine is.
+CHILD = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    from gru4recf import run_gru4recf
+    from gru4recf.training.checkpoint import RunCheckpoints
+
+    config, marker = json.loads(sys.argv[1]), Path(sys.argv[2])
+    save_last = RunCheckpoints.save_last
+
+    def save_and_hang(self, state_dict, epoch, progress, training):
+        save_last(self, state_dict, epoch, progress, training)
+        if epoch == 1:
+            marker.write_text(str(self.last_path))
+            time.sleep(600)
+
+    RunCheckpoints.save_last = save_and_hang
+    run_gru4recf("GRU4RecF", "toy", config, saved=True)
+""")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_pattern_dataset(tmp_path_factory.mktemp("data"), n_users=30, length=8)
+
+
+def config_for(data_dir, tmp_path, **overrides) -> dict:
+    settings = dict(dataset="toy", epochs=4, log_dir=str(tmp_path / "log"), checkpoint_dir=str(tmp_path / "saved"),
+                    state="WARNING")
+    return small_config(data_dir, **dict(settings, **overrides))
+
+
+def last_checkpoints(folder: Path) -> list:
+    return sorted(folder.glob("*.last.pth"))
+
+
+def kill_after_epoch_2(config: dict, tmp_path: Path) -> Path:
+    """Runs training in a child process and SIGKILLs it right after its epoch-2 checkpoint."""
+    marker = tmp_path / "epoch-2-saved"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(config), str(marker)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "the child never finished epoch 2"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stderr.close()
+    return Path(marker.read_text())
+
+
+def test_run_killed_after_epoch_2_and_resumed_ends_like_the_uninterrupted_run(data_dir, tmp_path):
+    config = config_for(data_dir, tmp_path)
+    uninterrupted = run_gru4recf("GRU4RecF", "toy", dict(config, checkpoint_dir=str(tmp_path / "whole")))
+
+    last = kill_after_epoch_2(config, tmp_path)
+    checkpoint = read_checkpoint(last)
+    assert checkpoint.meta["epoch"] == 1 and checkpoint.meta["training"]["next_epoch"] == 2
+    resumed = run_gru4recf("GRU4RecF", "toy", config, resume=last)
+
+    assert resumed == uninterrupted
+    assert read_checkpoint(last).meta["epoch"] == 3  # the resumed run went on writing the same files
+    assert not list((tmp_path / "saved").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("train_mode", ["augment", "sequence"])
+def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode, data_dir, tmp_path, monkeypatch):
+    # A high learning rate makes validation scores fall back, so early stopping (stopping_step=1)
+    # has stale counters to carry over and ends the run before `epochs`; dropout draws from the
+    # torch generator, whose state the checkpoint must carry.
+    config = config_for(data_dir, tmp_path, model="GRU4Rec", epochs=12, stopping_step=1, learning_rate=0.3,
+                        train_mode=train_mode)
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    save_last = RunCheckpoints.save_last
+
+    def save_and_copy(self, state_dict, epoch, progress, training):
+        save_last(self, state_dict, epoch, progress, training)
+        shutil.copy(self.last_path, copies / f"epoch-{epoch}.pth")
+
+    monkeypatch.setattr(RunCheckpoints, "save_last", save_and_copy)
+    uninterrupted = run_gru4recf("GRU4Rec", "toy", config)
+    monkeypatch.undo()
+    saved = sorted(copies.glob("epoch-*.pth"), key=lambda p: int(p.stem.split("-")[1]))
+    progress = [read_checkpoint(path).meta["training"] for path in saved]
+    assert progress[-1]["stopped"] and len(saved) < config["epochs"], "the run should stop early"
+    assert any(p["stale"] > 0 and not p["stopped"] for p in progress), "no epoch with a stale counter"
+
+    for path in saved:
+        folder = tmp_path / path.stem
+        folder.mkdir()
+        resume_from = shutil.copy(path, folder / "run.last.pth")
+        assert run_gru4recf("GRU4Rec", "toy", config, resume=resume_from) == uninterrupted, path.name
+
+
+def test_a_finished_run_can_be_extended_by_raising_epochs(data_dir, tmp_path):
+    config = config_for(data_dir, tmp_path, epochs=2)
+    run_gru4recf("GRU4RecF", "toy", config)
+    (last,) = last_checkpoints(tmp_path / "saved")
+    extended = run_gru4recf("GRU4RecF", "toy", dict(config, epochs=4), resume=last)
+    assert extended == run_gru4recf("GRU4RecF", "toy", dict(config, epochs=4, checkpoint_dir=str(tmp_path / "b")))
+
+
+def test_same_seed_gives_identical_results_in_sequence_mode(data_dir, tmp_path):
+    config = config_for(data_dir, tmp_path, epochs=2, train_mode="sequence")
+    assert run_gru4recf("GRU4RecF", "toy", config, saved=False) == \
+        run_gru4recf("GRU4RecF", "toy", config, saved=False)
+
+
+# ---- resuming never silently starts from scratch ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished_run(data_dir, tmp_path_factory):
+    """(config, last checkpoint, best checkpoint) of a 1-epoch run."""
+    tmp_path = tmp_path_factory.mktemp("run")
+    config = config_for(data_dir, tmp_path, epochs=1)
+    run_gru4recf("GRU4RecF", "toy", config)
+    (last,) = last_checkpoints(tmp_path / "saved")
+    return config, last, Path(str(last).replace(".last.pth", ".pth"))
+
+
+def resume_error(config: dict, path, model: str = "GRU4RecF") -> str:
+    with pytest.raises(CheckpointError) as caught:
+        run_gru4recf(model, "toy", config, resume=path)
+    return str(caught.value)
+
+
+def test_missing_checkpoint_is_an_error(finished_run, tmp_path):
+    config, _, _ = finished_run
+    message = resume_error(config, tmp_path / "gone.last.pth")
+    assert "gone.last.pth" in message and "does not exist" in message
+
+
+def test_other_settings_are_refused_naming_each_key(finished_run):
+    config, last, _ = finished_run
+    message = resume_error(dict(config, learning_rate=0.02, hidden_size=32), last)
+    assert "cannot resume from" in message and str(last) in message
+    assert "learning_rate (checkpoint 0.01, now 0.02)" in message and "hidden_size (checkpoint 16, now 32)" in message
+    assert "epochs" not in message
+
+
+def test_other_model_is_refused(finished_run):
+    config, last, _ = finished_run
+    assert "model (checkpoint 'GRU4RecF', now 'GRU4Rec')" in resume_error(config, last, model="GRU4Rec")
+
+
+def test_changed_data_is_refused(finished_run, tmp_path):
+    config, last, _ = finished_run
+    changed = write_pattern_dataset(tmp_path / "data", n_users=30, length=8, seed=1)
+    message = resume_error(dict(config, data_path=str(changed)), last)
+    assert "dataset's contents differ" in message
+
+
+def test_best_model_checkpoint_is_not_resumable(finished_run):
+    config, _, best = finished_run
+    message = resume_error(config, best)
+    assert "best-model checkpoint without training state" in message and ".last.pth" in message
+
+
+def test_only_where_and_how_fast_may_change(finished_run, tmp_path):
+    config, last, _ = finished_run
+    moved = shutil.copy(last, tmp_path / "moved.last.pth")
+    result = run_gru4recf("GRU4RecF", "toy", dict(config, num_threads=2, show_progress=True,
+                                                 log_dir=str(tmp_path / "other-log")), resume=moved)
+    assert result["best_valid_score"] == read_checkpoint(last).meta["best_valid_score"]
