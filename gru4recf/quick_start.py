@@ -25,7 +25,8 @@ from .errors import CheckpointError, DatasetError
 from .logs import close_logging, init_logging
 from .models.registry import build_model, feature_names
 from .runtime import init_seed, resolve_device, set_threads
-from .training.checkpoint import Checkpoint, RunCheckpoints, last_checkpoint_path, read_checkpoint, resume_mismatches
+from .training.checkpoint import (Checkpoint, RunCheckpoints, last_checkpoint_path, read_checkpoint,
+                                  resume_mismatches)
 from .training.evaluator import Evaluator
 from .training.optim import build_optimizer
 from .training.trainer import Trainer
@@ -147,6 +148,9 @@ def dataset_fingerprint(dataset: SequenceDataset) -> str:
     return digest.hexdigest()
 
 
+RESUME_PROGRESS = ("next_epoch", "stale", "stopped", "best_score", "best_epoch", "best_result")
+
+
 def open_resume(path: Union[str, Path], config: Config) -> Checkpoint:
     """Reads the 'last' checkpoint to resume from and checks it belongs to a run with `config`."""
     checkpoint = read_checkpoint(path)
@@ -154,6 +158,10 @@ def open_resume(path: Union[str, Path], config: Config) -> Checkpoint:
     if checkpoint.training is None or "training" not in checkpoint.meta:
         raise CheckpointError(f"cannot resume from {path}: it is a best-model checkpoint without training state; "
                               f"resume from the run's '.last.pth' checkpoint (e.g. {last_checkpoint_path(path).name})")
+    progress, training = checkpoint.meta["training"], checkpoint.training
+    if not (isinstance(progress, dict) and set(RESUME_PROGRESS) <= set(progress) and isinstance(training, dict)
+            and {"optimizer", "best_state_dict", "rng"} <= set(training)):
+        raise CheckpointError(f"cannot resume from {path}: its training state is damaged or incomplete")
     defaults = {name: option.default for name, option in options().items()}
     differences = resume_mismatches(checkpoint, config.model, config.to_dict(), defaults)
     if differences:

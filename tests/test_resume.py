@@ -15,7 +15,7 @@ import pytest
 
 from gru4recf import run_gru4recf
 from gru4recf.errors import CheckpointError
-from gru4recf.training.checkpoint import RunCheckpoints, read_checkpoint
+from gru4recf.training.checkpoint import RunCheckpoints, read_checkpoint, save_checkpoint
 from helpers import small_config, write_pattern_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -194,3 +194,12 @@ def test_only_where_and_how_fast_may_change(finished_run, tmp_path):
     result = run_gru4recf("GRU4RecF", "toy", dict(config, num_threads=2, show_progress=True,
                                                  log_dir=str(tmp_path / "other-log")), resume=moved)
     assert result["best_valid_score"] == read_checkpoint(last).meta["best_valid_score"]
+
+
+def test_damaged_training_state_is_refused(finished_run, tmp_path):
+    config, last, _ = finished_run
+    checkpoint = read_checkpoint(last)
+    progress = {k: v for k, v in checkpoint.meta["training"].items() if k != "stale"}
+    save_checkpoint(tmp_path / "damaged.last.pth", checkpoint.state_dict, dict(checkpoint.meta, training=progress),
+                    checkpoint.meta["item_tokens"], checkpoint.feature_fields(), checkpoint.training)
+    assert "training state is damaged" in resume_error(config, tmp_path / "damaged.last.pth")
