@@ -3,7 +3,7 @@
 Importing the package is cheap: the entry points are loaded on first use.
 """
 __version__ = "0.1.0"
-__all__ = ["run_gru4recf", "load_config", "load_model"]
+__all__ = ["run_gru4recf", "load_config", "load_model", "hyper_search"]
 
 
 def __getattr__(name: str):
@@ -13,6 +13,9 @@ def __getattr__(name: str):
     if name == "load_model":
         from .recommender import load_model
         return load_model
+    if name == "hyper_search":
+        from .search import hyper_search
+        return hyper_search
     if name == "load_config":
         from .config import load_config
         return load_config

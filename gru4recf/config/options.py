@@ -141,7 +141,7 @@ def _options() -> list:
         ("state", "INFO", c.one_of(["DEBUG", "INFO", "WARNING", "ERROR"]), "Logging level."),
         ("show_progress", True, c.boolean, "Show tqdm progress bars for training and evaluation."),
         ("log_dir", "log/", c.text, "Folder for per-run log files (log/<model>/...)."),
-        ("checkpoint_dir", "saved/", c.text, "Folder for the best model's checkpoint."),
+        ("checkpoint_dir", "saved/", c.text, "Folder for checkpoints: <run>.pth (best model) and <run>.last.pth (for --resume)."),
     ]
     data = [
         ("data_path", os.environ.get(DATA_PATH_ENV) or "dataset/", c.text,
