@@ -14,8 +14,16 @@ from .errors import Gru4recfError
 PREFIX = "gru4recf: error:"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are our one line (and status 2), not a usage block."""
+
+    def error(self, message: str) -> None:
+        print(f"{PREFIX} {self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gru4recf", allow_abbrev=False,
         description="Train and evaluate a sequential recommender. Any config key can be given as --key=value. "
                     "'gru4recf recommend --help' shows how to use a trained model.")
@@ -27,14 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue the run whose 'last' checkpoint is PATH (saved/<run>.last.pth); "
                              "give the same settings as that run")
     return parser
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are our one line (and status 2), not a usage block."""
-
-    def error(self, message: str) -> None:
-        print(f"{PREFIX} {self.prog}: {message}", file=sys.stderr)
-        sys.exit(2)
 
 
 def build_recommend_parser() -> argparse.ArgumentParser:

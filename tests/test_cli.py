@@ -75,3 +75,11 @@ def test_run_py_reports_bad_value_without_traceback(tmp_path):
     lines = result.stderr.splitlines()
     assert lines == error_lines(result.stderr) and len(lines) == 1, result.stderr
     assert "'epochs'" in lines[0] and "'abc'" in lines[0]
+
+
+def test_malformed_training_flag_is_one_error_line(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--model"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.count("\n") == 1 and err.startswith("gru4recf: error:") and "--model" in err
