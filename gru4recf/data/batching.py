@@ -4,7 +4,7 @@ Only the current batch is ever padded, so memory does not grow with interactions
 MAX_ITEM_LIST_LENGTH. Shuffling and negatives come from a generator seeded by (seed, epoch): an
 epoch's batches are the same whether or not the run was interrupted before it.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Iterator, Optional
 
 import numpy as np
@@ -12,6 +12,15 @@ import torch
 
 from .sampler import CandidateSampler, NegativeSampler
 from .split import Examples
+
+
+def move_to(batch, device: torch.device):
+    """A copy of a batch dataclass with every tensor in it (nested batch parts too) on `device`."""
+    def move(value):
+        if value is None:
+            return None
+        return value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else move_to(value, device)
+    return replace(batch, **{f.name: move(getattr(batch, f.name)) for f in fields(batch)})
 
 
 @dataclass
@@ -22,9 +31,6 @@ class Candidates:
     items: torch.Tensor
     log_q: torch.Tensor
     target_log_q: torch.Tensor
-
-    def to(self, device: torch.device, non_blocking: bool = True) -> "Candidates":
-        return Candidates(*(t.to(device, non_blocking=non_blocking) for t in (self.items, self.log_q, self.target_log_q)))
 
     @classmethod
     def draw(cls, sampler: CandidateSampler, targets: np.ndarray, rng: np.random.Generator) -> "Candidates":
@@ -45,9 +51,7 @@ class Batch:
     candidates: Optional[Candidates] = None
 
     def to(self, device: torch.device) -> "Batch":
-        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
-        return Batch(move(self.history), move(self.lengths), move(self.targets), move(self.negatives),
-                     move(self.candidates))
+        return move_to(self, device)
 
     def __len__(self) -> int:
         return len(self.targets)

@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from .batching import Candidates
+from .batching import Candidates, move_to
 from .sampler import CandidateSampler, NegativeSampler
 from .split import Examples
 
@@ -40,9 +40,7 @@ class SequenceBatch:
     candidates: Optional[Candidates] = None
 
     def to(self, device: torch.device) -> "SequenceBatch":
-        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
-        return SequenceBatch(move(self.inputs), move(self.targets), move(self.lengths), move(self.negatives),
-                             move(self.candidates))
+        return move_to(self, device)
 
     @property
     def num_targets(self) -> int:
