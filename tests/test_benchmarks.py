@@ -1,0 +1,139 @@
+"""The benchmark tools: the synthetic generator's promises, and the scripts running end to end."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gru4recf.data.dataset import DataSettings, load_dataset
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import make_synthetic  # noqa: E402
+import report  # noqa: E402
+
+TINY = {"interactions": 3000, "users": 100, "items": 200}
+SMALL_MODEL = ["--num_threads=1", "--embedding_size=8", "--hidden_size=8", "--train_batch_size=256",
+               "--eval_batch_size=64"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    make_synthetic.generate(out, "tiny", seed=1, **TINY)
+    return out
+
+
+def read_inter(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "tiny" / "tiny.inter", sep="\t", dtype={"user_id:token": str, "item_id:token": str})
+
+
+def test_generated_files_load_with_the_requested_counts(tiny):
+    dataset = load_dataset(DataSettings("tiny", str(tiny), selected_features=["class"]))
+    assert dataset.n_users - 1 == TINY["users"]  # id 0 is padding
+    assert dataset.n_items - 1 == TINY["items"]
+    assert dataset.n_interactions == TINY["interactions"]
+    assert np.diff(dataset.user_offsets)[1:].min() >= make_synthetic.MIN_LENGTH  # user 0: padding
+
+
+def test_every_item_has_one_to_four_distinct_genres_of_twenty(tiny):
+    dataset = load_dataset(DataSettings("tiny", str(tiny), selected_features=["class"]))
+    (feature,) = dataset.item_features
+    tokens = feature.values[1:]  # [items, max tokens], 0 = padding
+    per_item = (tokens > 0).sum(axis=1)
+    assert per_item.min() == 1 and per_item.max() <= 4
+    assert all(len(set(row[row > 0])) == len(row[row > 0]) for row in tokens)
+    assert len(feature.vocab) - 1 <= len(make_synthetic.GENRES)
+
+
+def test_item_popularity_is_skewed_like_zipf(tiny):
+    counts = read_inter(tiny)["item_id:token"].value_counts()
+    assert len(counts) == TINY["items"]  # every item occurs
+    assert counts.iloc[0] > 10 * counts.median()
+
+
+def test_timestamps_increase_within_each_user_and_rows_are_in_time_order(tiny):
+    frame = read_inter(tiny)
+    times = frame["timestamp:float"].to_numpy()
+    assert np.all(np.diff(times) >= 0)
+    assert frame.groupby("user_id:token")["timestamp:float"].apply(lambda t: np.all(np.diff(t.to_numpy()) > 0)).all()
+    lengths = frame["user_id:token"].value_counts()
+    assert lengths.min() >= make_synthetic.MIN_LENGTH and lengths.sum() == TINY["interactions"]
+
+
+def test_the_same_seed_writes_the_same_files(tmp_path):
+    for name in ("a", "b"):
+        make_synthetic.generate(tmp_path / name, "d", 400, 20, 30, seed=7)
+    for suffix in ("inter", "item"):
+        assert (tmp_path / "a" / "d" / f"d.{suffix}").read_bytes() == (tmp_path / "b" / "d" / f"d.{suffix}").read_bytes()
+
+
+def test_rows_are_formatted_without_leading_zeros():
+    text = make_synthetic.format_rows([np.array([0, 7, 120]), np.array([1500000000, 5, 10])])
+    assert text == b"0\t1500000000\n7\t5\n120\t10\n"
+
+
+def test_presets_and_an_impossible_request(capsys):
+    args = make_synthetic.parse_args(["--preset=10m"])
+    assert (args.interactions, args.users, args.items, args.name) == (10_000_000, 500_000, 200_000, "synth-10m")
+    assert make_synthetic.main(["--interactions=40", "--users=10", "--items=5", "--out=/nonexistent"]) == 2
+    assert "interactions >= 5 * users" in capsys.readouterr().err
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_bench_scale_runs_end_to_end_and_prints_its_table(tiny, tmp_path):
+    out = tmp_path / "scale.json"
+    done = run_script(str(BENCHMARKS / "bench_scale.py"), f"--data_path={tiny}", "--dataset=tiny", "--eval_users=10",
+                      "--max_batches=2", f"--json_out={out}", *SMALL_MODEL)
+    assert done.returncode == 0, done.stderr
+    for row in ("data preparation s", "training epoch s", "full-ranking evaluation", "peak RSS MiB", "load_and_split",
+                "train_epoch", "evaluate"):
+        assert row in done.stdout
+    figures = json.loads(out.read_text())
+    assert figures["train_mode"] == "sequence" and figures["sampled_softmax"]["num_samples"] == 1024
+    assert figures["eval_users"] == 10 and figures["epoch_batches_measured"] == 2
+    assert figures["epoch_extrapolated"] == (figures["batches_per_epoch"] > 2)
+    assert figures["peak_rss_mib"] >= figures["peak_rss_after_prep_mib"] > 0
+
+
+def test_bench_scale_names_a_bad_config_key(tiny):
+    done = run_script(str(BENCHMARKS / "bench_scale.py"), f"--data_path={tiny}", "--dataset=tiny", "--learing_rate=1")
+    assert done.returncode == 2 and "did you mean 'learning_rate'" in done.stderr
+
+
+def test_report_runs_a_synthetic_measurement_and_fills_cells_from_a_log(tmp_path):
+    make_synthetic.generate(tmp_path, "synth-1m", seed=0, **TINY)  # a tiny stand-in under the preset's name
+    log = tmp_path / "run.log"
+    log.write_text("x INFO  configuration:\nmodel = 'GRU4RecF'\ndataset = 'ml-100k'\ntrain_mode = 'sequence'\n"
+                   "x INFO  epoch 0 training [time: 4.00s, train loss: 1.0]\n"
+                   "x INFO  epoch 0 evaluating [time: 0.50s, valid_score: 0.1]\n"
+                   "x INFO  epoch 1 training [time: 6.00s, train loss: 1.0]\n"
+                   "x INFO  epoch 1 evaluating [time: 0.50s, valid_score: 0.1]\n"
+                   "x INFO  test result: {'recall@10': 0.25, 'mrr@10': 0.125, 'ndcg@10': 0.15}\n")
+    out = tmp_path / "report.json"
+    done = run_script(str(BENCHMARKS / "report.py"), "--only=synth-1m", f"--synth_path={tmp_path}", "--eval_users=10",
+                      f"--from_log={log}", f"--json_out={out}", *SMALL_MODEL)
+    assert done.returncode == 0, done.stderr
+    saved = json.loads(out.read_text())
+    assert saved["measurements"]["synth-1m"]["interactions"] == TINY["interactions"]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("ml100k-sequence"))
+    assert row.split() == ["ml100k-sequence", "-", "5.0", "-", "11", "(2", "ep)", "0.50", "-", "0.2500", "0.1250", "0.1500"]
+    assert saved["table"] in done.stdout
+
+
+def test_bench_ml100k_trains_to_early_stopping_and_reports_test_metrics(tiny, tmp_path):
+    out = tmp_path / "ml.json"
+    done = run_script(str(BENCHMARKS / "bench_ml100k.py"), f"--data_path={tiny}", "--dataset=tiny", "--to_stopping",
+                      "--stopping_step=0", "--train_mode=sequence", f"--json_out={out}", *SMALL_MODEL)
+    assert done.returncode == 0, done.stderr
+    assert "seconds to early stopping" in done.stdout and "recall@10=" in done.stdout
+    figures = json.loads(out.read_text())
+    assert figures["stopping_epochs"] == len(figures["epoch_seconds"]) >= 1
+    assert set(report.METRICS) <= set(figures["test_result"])
