@@ -58,3 +58,17 @@ def test_tied_scores_still_give_one_rank_per_target():
 def test_missing_target_scores_zero_everywhere():
     result = compute_metrics(torch.tensor([0, 0]), ["Recall", "MRR", "NDCG", "Precision"], [10])
     assert set(result.values()) == {0.0}
+
+
+def test_evaluation_in_memory_capped_slices_gives_the_same_metrics():
+    from gru4recf.data.batching import Batch
+    from gru4recf.models.gru4rec import GRU4Rec
+    from gru4recf.training.evaluator import Evaluator
+
+    torch.manual_seed(0)
+    model = GRU4Rec(n_items=30, embedding_size=8, hidden_size=8)
+    history = torch.randint(1, 30, (20, 6))
+    batch = Batch(history, torch.randint(1, 7, (20,)), torch.randint(1, 30, (20,)))
+    whole = Evaluator(["Hit", "MRR"], [5, 10]).ranks(model, [batch])
+    sliced = Evaluator(["Hit", "MRR"], [5, 10], max_scores=3 * 30).ranks(model, [batch])  # 3 rows at a time
+    assert torch.equal(whole, sliced)

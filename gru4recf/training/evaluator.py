@@ -12,15 +12,21 @@ from .metrics import compute_metrics, target_ranks
 
 class Evaluator:
     """Ranks all items (padding id masked; history items not masked, as RecBole's sequential
-    evaluation) and averages top-k metrics over examples."""
+    evaluation) and averages top-k metrics over examples.
+
+    A batch is scored in slices of at most `max_scores` scores (128 MiB of float32 by default), so
+    `eval_batch_size` users against a catalogue of 200k items do not need gigabytes at once.
+    """
 
     def __init__(self, metrics: Sequence[str], topk: Sequence[int], decimal_place: int = 4,
-                 device: torch.device = torch.device("cpu"), show_progress: bool = False) -> None:
+                 device: torch.device = torch.device("cpu"), show_progress: bool = False,
+                 max_scores: int = 1 << 25) -> None:
         self.metrics = list(metrics)
         self.topk = list(topk)
         self.decimal_place = decimal_place
         self.device = device
         self.show_progress = show_progress
+        self.max_scores = max_scores
 
     @torch.no_grad()
     def ranks(self, model: SequentialRecommender, batches: Iterable[Batch]) -> torch.Tensor:
@@ -28,11 +34,15 @@ class Evaluator:
         was_training = model.training
         model.eval()
         ranks = []
+        rows = max(1, self.max_scores // model.n_items)  # cap the [rows, n_items] score matrix
         for batch in tqdm(batches, desc="Evaluate", leave=False, disable=not self.show_progress):
             batch = batch.to(self.device)
-            scores = model.full_scores(batch.history, batch.lengths)  # [B, n_items]
-            scores[:, 0] = -torch.inf
-            ranks.append(target_ranks(scores, batch.targets, min(max(self.topk), scores.shape[1])).cpu())
+            for first in range(0, len(batch), rows):
+                part = slice(first, first + rows)
+                scores = model.full_scores(batch.history[part], batch.lengths[part])  # [rows, n_items]
+                scores[:, 0] = -torch.inf
+                k = min(max(self.topk), scores.shape[1])
+                ranks.append(target_ranks(scores, batch.targets[part], k).cpu())
         model.train(was_training)
         return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 
