@@ -137,3 +137,11 @@ def test_bench_ml100k_trains_to_early_stopping_and_reports_test_metrics(tiny, tm
     figures = json.loads(out.read_text())
     assert figures["stopping_epochs"] == len(figures["epoch_seconds"]) >= 1
     assert set(report.METRICS) <= set(figures["test_result"])
+
+
+def test_profile_steps_times_every_phase_of_a_batch(tiny):
+    done = run_script(str(BENCHMARKS / "profile_steps.py"), f"--data_path={tiny}", "--dataset=tiny", "--batches=2",
+                      *SMALL_MODEL)
+    assert done.returncode == 0, done.stderr
+    for phase in ("build batch", "zero_grad", "forward+backward", "optimizer step"):
+        assert phase in done.stdout

@@ -1,0 +1,92 @@
+"""Where a training batch's time goes: batch building, zero_grad, forward+backward, optimiser step.
+
+    python benchmarks/profile_steps.py --data_path=/tmp/synth --dataset=synth-10m --num_threads=1 \
+        [--batches=40] [--torch_profile=15] [--key=value ...]
+
+Same defaults as bench_scale.py (sequence mode, sampled softmax). Times `--batches` training
+batches phase by phase (wall and CPU ms per batch, after one warm-up batch), the way
+Trainer.train_epoch runs them; with --torch_profile=N it also prints torch.profiler's top
+operators over N more batches. Costs that grow with the catalogue (dense embedding gradients,
+the optimiser over the item table) show up as the 10M/1M ratio of a phase exceeding the ratio of
+work per batch (which is the same: batches hold train_batch_size targets).
+"""
+import argparse
+import sys
+import time
+from typing import Optional, Sequence
+
+import torch
+
+from bench_common import build_run, format_table
+from bench_scale import DEFAULTS
+from gru4recf.config import load_config, parse_cli_args
+from gru4recf.data.sequence_batches import SequenceBatch
+from gru4recf.quick_start import load_and_split, make_batches
+from gru4recf.runtime import init_seed, resolve_device, set_threads
+
+PHASES = ("build batch", "zero_grad", "forward+backward", "optimizer step")
+
+
+def one_batch(trainer, batch, index: int) -> None:
+    """Forward and backward of one batch as Trainer.train_epoch does it."""
+    if isinstance(batch, SequenceBatch):
+        trainer._sequence_backward(batch, 0, index)
+    else:
+        trainer.model.loss(batch.history, batch.lengths, batch.targets, batch.negatives, batch.candidates).backward()
+
+
+def time_phases(trainer, batches, count: int) -> dict:
+    """{phase: (wall ms, CPU ms) per batch} over `count` batches of the iterator `batches`."""
+    totals = {phase: [0.0, 0.0] for phase in PHASES}
+    clock = (time.perf_counter(), time.process_time())
+
+    def tick(phase: str) -> None:
+        nonlocal clock
+        now = (time.perf_counter(), time.process_time())
+        totals[phase][0] += now[0] - clock[0]
+        totals[phase][1] += now[1] - clock[1]
+        clock = now
+
+    trainer.model.train()
+    for index in range(count):
+        batch = next(batches).to(trainer.device)
+        tick("build batch")
+        trainer.optimizer.zero_grad(set_to_none=True)
+        tick("zero_grad")
+        one_batch(trainer, batch, index)
+        tick("forward+backward")
+        trainer.optimizer.step()
+        tick("optimizer step")
+    return {phase: (1000 * wall / count, 1000 * cpu / count) for phase, (wall, cpu) in totals.items()}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
+    parser.add_argument("--batches", type=int, default=40, help="batches timed phase by phase (default 40)")
+    parser.add_argument("--torch_profile", type=int, default=0, help="batches under torch.profiler (default 0)")
+    args, rest = parser.parse_known_args(argv)
+    config = load_config(config_dict=dict(DEFAULTS, **parse_cli_args(rest)))
+    set_threads(config.num_threads)
+    device = resolve_device(config.device)
+    init_seed(config.seed, config.reproducibility)
+    data = make_batches(config, *load_and_split(config))
+    _, _, trainer = build_run(config, data.dataset, device)
+    batches = iter(data.train)
+    time_phases(trainer, batches, 1)  # warm-up
+    phases = time_phases(trainer, batches, args.batches)
+    print(f"{config.dataset}: {data.dataset.n_items - 1} items, "
+          f"{sum(p.numel() for p in trainer.model.parameters())} parameters, {args.batches} batches")
+    rows = [("phase", "wall ms/batch", "CPU ms/batch")]
+    rows += [(phase, f"{wall:.1f}", f"{cpu:.1f}") for phase, (wall, cpu) in phases.items()]
+    print(format_table(rows, header=True))
+    if args.torch_profile:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            time_phases(trainer, batches, args.torch_profile)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
