@@ -43,6 +43,7 @@ class Evaluator:
                 scores[:, 0] = -torch.inf
                 k = min(max(self.topk), scores.shape[1])
                 ranks.append(target_ranks(scores, batch.targets[part], k).cpu())
+                del scores  # free this slice's scores before the next one is computed
         model.train(was_training)
         return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 
