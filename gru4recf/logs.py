@@ -28,9 +28,9 @@ def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO") ->
 
 
 def close_logging() -> None:
-    """Closes the run's file handler so the log file is complete and released."""
+    """Ends the run's logging: the log file is complete and released, and no handler stays bound
+    to a stream (e.g. a captured stderr) after the run."""
     logger = logging.getLogger("gru4recf")
     for handler in list(logger.handlers):
-        if isinstance(handler, logging.FileHandler):
-            logger.removeHandler(handler)
-            handler.close()
+        logger.removeHandler(handler)
+        handler.close()

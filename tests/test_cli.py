@@ -1,7 +1,6 @@
 """Command line: a user error ends the run with exit status 2 and one 'gru4recf: error:' line on
 stderr that says what is wrong, never a traceback."""
 
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +13,6 @@ REPO = Path(__file__).resolve().parents[1]
 PREFIX = "gru4recf: error:"
 
 
-@pytest.fixture(autouse=True)
-def _release_run_logger():
-    """main() may attach a console handler bound to the captured stderr; drop it after the test."""
-    yield
-    logger = logging.getLogger("gru4recf")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def error_lines(stderr: str) -> list:

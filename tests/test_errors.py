@@ -2,7 +2,6 @@
 one 'gru4recf: error:' line on stderr (the last one, no traceback) naming the file, line and field
 or the key and allowed values, with exit status 2; well-formed oddities train; a NaN loss stops
 the run, says where, and keeps the last good checkpoints."""
-import logging
 
 import pytest
 
@@ -15,14 +14,6 @@ from helpers import write_pattern_dataset
 PREFIX = "gru4recf: error:"
 
 
-@pytest.fixture(autouse=True)
-def _release_run_logger():
-    """main() attaches a console handler bound to the captured stderr; drop it after the test."""
-    yield
-    logger = logging.getLogger("gru4recf")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def run_cli(tmp_path, *args, epochs: int = 1) -> list:

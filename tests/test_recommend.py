@@ -1,6 +1,5 @@
 """Using a trained model without its dataset: load_model(path).recommend(...) and `gru4recf recommend`
 give the trainer's own full-ranking scores for the same history."""
-import logging
 import shutil
 
 import numpy as np
@@ -20,13 +19,6 @@ from helpers import small_config, write_pattern_dataset
 PREFIX = "gru4recf: error:"
 
 
-@pytest.fixture(autouse=True)
-def _release_run_logger():
-    yield
-    logger = logging.getLogger("gru4recf")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
 
 
 @pytest.fixture(scope="module", params=["GRU4RecF", "GRU4Rec"])

@@ -35,7 +35,11 @@ def read_yaml(path: Path, source: Optional[str] = None) -> dict:
     except OSError as error:
         raise ConfigError(f"cannot read config file {source}: {error.strerror or error}") from None
     try:
-        data = yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader: no code runs
+        loader = _Loader(text)  # a SafeLoader: tags that would build Python objects are refused
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as error:
         raise ConfigError(f"config file {source} is not valid YAML: {error}") from None
     if data is None:
