@@ -2,7 +2,6 @@
 
 This is the edge where the configuration is read; everything below receives plain arguments.
 """
-import hashlib
 import logging
 import time
 import uuid
@@ -14,7 +13,6 @@ import numpy as np
 
 from . import __version__
 from .config import Config, load_config
-from .config.options import options
 from .data.batching import HistoryBatches
 from .data.dataset import DataSettings, SequenceDataset, load_dataset
 from .data.download import ensure_dataset
@@ -25,8 +23,8 @@ from .errors import CheckpointError, DatasetError
 from .logs import close_logging, init_logging
 from .models.registry import build_model, feature_names
 from .runtime import init_seed, resolve_device, set_threads
-from .training.checkpoint import (Checkpoint, RunCheckpoints, last_checkpoint_path, read_checkpoint,
-                                  resume_mismatches)
+from .training.checkpoint import Checkpoint, RunCheckpoints
+from .training.resume import dataset_fingerprint, open_resume
 from .training.evaluator import Evaluator
 from .training.optim import build_optimizer
 from .training.trainer import Trainer
@@ -72,15 +70,14 @@ def load_and_split(config: Config) -> tuple:
 def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, Examples]) -> PreparedData:
     """The training, validation and test iterators for one run's settings."""
     sampler, num_negatives, batch_size = None, 0, config.train_batch_size
+    counts = np.bincount(dataset.items[splits["train"].targets], minlength=dataset.n_items)  # training popularity
     negatives = config.train_neg_sample_args
     if negatives is not None:
-        counts = np.bincount(dataset.items[splits["train"].targets], minlength=dataset.n_items)
         sampler = NegativeSampler(dataset.n_items, negatives["distribution"], counts, negatives["alpha"])
         num_negatives = negatives["sample_num"]
         batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
     candidates = None
     if config.sampled_softmax is not None:
-        counts = np.bincount(dataset.items[splits["train"].targets], minlength=dataset.n_items)
         candidates = CandidateSampler(counts, config.sampled_softmax["num_samples"], config.sampled_softmax["alpha"])
     max_len = config.MAX_ITEM_LIST_LENGTH
     make = lambda part, size, **kw: HistoryBatches(dataset.items, splits[part], max_len, size, **kw)
@@ -131,43 +128,6 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
         return run_experiment(config, saved, resume=resume)
     finally:
         close_logging()
-
-
-def dataset_fingerprint(dataset: SequenceDataset) -> str:
-    """A digest of what training sees of a dataset (sequences, catalogue, feature tables): a run
-    resumed on changed data is refused."""
-    digest = hashlib.sha256()
-    for array in (dataset.user_offsets, dataset.items):
-        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
-    digest.update("\0".join(map(str, dataset.item_tokens)).encode("utf-8"))
-    for feature in dataset.item_features:
-        digest.update(f"{feature.name}:{feature.kind}:{feature.values.shape}".encode("utf-8"))
-        digest.update(np.ascontiguousarray(feature.values).tobytes())
-        if feature.vocab is not None:
-            digest.update("\0".join(map(str, feature.vocab)).encode("utf-8"))
-    return digest.hexdigest()
-
-
-RESUME_PROGRESS = ("next_epoch", "stale", "stopped", "best_score", "best_epoch", "best_result")
-
-
-def open_resume(path: Union[str, Path], config: Config) -> Checkpoint:
-    """Reads the 'last' checkpoint to resume from and checks it belongs to a run with `config`."""
-    checkpoint = read_checkpoint(path)
-    checkpoint.require_catalogue("resuming")
-    if checkpoint.training is None or "training" not in checkpoint.meta:
-        raise CheckpointError(f"cannot resume from {path}: it is a best-model checkpoint without training state; "
-                              f"resume from the run's '.last.pth' checkpoint (e.g. {last_checkpoint_path(path).name})")
-    progress, training = checkpoint.meta["training"], checkpoint.training
-    if not (isinstance(progress, dict) and set(RESUME_PROGRESS) <= set(progress) and isinstance(training, dict)
-            and {"optimizer", "best_state_dict", "rng"} <= set(training)):
-        raise CheckpointError(f"cannot resume from {path}: its training state is damaged or incomplete")
-    defaults = {name: option.default for name, option in options().items()}
-    differences = resume_mismatches(checkpoint, config.model, config.to_dict(), defaults)
-    if differences:
-        raise CheckpointError(f"cannot resume from {path}: it was written by a run with other settings: "
-                              + "; ".join(differences))
-    return checkpoint
 
 
 def _checkpoints(config: Config, dataset: SequenceDataset, fingerprint: str,
