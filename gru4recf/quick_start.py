@@ -27,6 +27,7 @@ from .training.checkpoint import Checkpoint, RunCheckpoints
 from .training.resume import dataset_fingerprint, open_resume
 from .training.evaluator import Evaluator
 from .training.optim import build_optimizer
+from .training.strategies import TrainingStrategy
 from .training.trainer import Trainer
 
 logger = logging.getLogger("gru4recf")
@@ -169,7 +170,8 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = N
     trainer = Trainer(net, build_optimizer(net.parameters(), config.learner, config.learning_rate, config.weight_decay),
                       evaluator, config.epochs, config.valid_metric, config.eval_step, config.stopping_step,
                       config.clip_grad_norm, device, config.show_progress, checkpoints,
-                      chunk_length=config.MAX_ITEM_LIST_LENGTH)
+                      chunk_length=config.MAX_ITEM_LIST_LENGTH,
+                      strategy=TrainingStrategy(config.training_strategy, net.subnets))
     if checkpoints is not None:
         logger.info(f"checkpoints: best model {checkpoints.best_path}, resumable {checkpoints.last_path}")
     if resumed is not None:

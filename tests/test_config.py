@@ -280,3 +280,23 @@ def test_to_dict_round_trips_through_yaml(tmp_path):
     # ...and a config written to a file reads back through the library's own loader.
     path = write_yaml(tmp_path / "saved.yaml", text)
     assert load_config(config_file_list=[path]) == config
+
+
+def test_strategy_other_than_simultaneous_needs_parallel_subnets():
+    with pytest.raises(ConfigError, match="training_strategy 'residual'.*architecture 'concat' has a single subnet"):
+        load_config("GRU4RecF", config_dict={"training_strategy": "residual", "architecture": "concat"})
+    with pytest.raises(ConfigError, match="model 'GRU4Rec' has a single subnet"):
+        load_config("GRU4Rec", config_dict={"training_strategy": "alternating"})
+
+
+def test_settings_an_architecture_ignores_are_warned_about():
+    assert any("model 'GRU4Rec' ignores it" in w
+               for w in load_config("GRU4Rec", config_dict={"architecture": "weighted"}).warnings)
+    assert any("subnet_weights applies" in w for w in load_config("GRU4RecF", config_dict={"subnet_weights": [1, 2]}).warnings)
+    assert not load_config("GRU4RecF", config_dict={"architecture": "weighted", "subnet_weights": [1, 2]}).warnings
+
+
+@pytest.mark.parametrize("value", ["[1.0]", "[1, 'a']", "0.5"])
+def test_subnet_weights_must_be_two_numbers(value):
+    with pytest.raises(ConfigError, match="subnet_weights.*two numbers"):
+        load_config("GRU4RecF", cli_args={"subnet_weights": value})

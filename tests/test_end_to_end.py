@@ -68,3 +68,14 @@ def test_early_stopping_follows_recbole_rule(data_dir, tmp_path):
     trained = text.count(" training [")
     best = int(text.split("best eval result in epoch ")[1].split()[0])
     assert trained == best + 2  # the first validation without improvement ends training
+
+
+@pytest.mark.parametrize("architecture, strategy", [
+    ("id", "simultaneous"), ("feature", "simultaneous"), ("concat", "simultaneous"), ("weighted", "simultaneous"),
+    ("parallel", "alternating"), ("parallel", "residual"), ("weighted", "interleaving"), ("weighted", "residual")])
+def test_every_architecture_and_strategy_runs_from_config_keys(architecture, strategy, data_dir, tmp_path):
+    config = small_config(data_dir, epochs=4, stopping_step=1, log_dir=str(tmp_path / "log"),
+                          architecture=architecture, training_strategy=strategy, learn_subnet_weights=True)
+    result = run_gru4recf("GRU4RecF", "toy", config, saved=False)
+    assert set(result["test_result"]) == KEYS
+    assert 0 <= result["test_result"]["mrr@10"] <= 1

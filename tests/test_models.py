@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from gru4recf.data.features import FeatureField
+from gru4recf.config.options import ARCHITECTURES
+from gru4recf.models.gru4recf import SUBNETS
 from gru4recf.models.registry import MODELS, build_model
 from gru4recf.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -23,7 +25,8 @@ def features() -> list:
 
 def config(**overrides) -> dict:
     values = {"embedding_size": 8, "hidden_size": 6, "num_layers": 1, "dropout_prob": 0.3,
-              "pooling_mode": "sum", "loss_type": "CE", "selected_features": ["class", "kind", "year"]}
+              "pooling_mode": "sum", "loss_type": "CE", "selected_features": ["class", "kind", "year"],
+              "architecture": "parallel", "subnet_weights": [1.0, 0.5], "learn_subnet_weights": True}
     values.update(overrides)
     return values
 
@@ -34,15 +37,29 @@ def batch():
     return history, lengths, torch.tensor([4, 6, 10]), torch.tensor([[5, 7], [1, 2], [3, 11]])
 
 
-@pytest.fixture(params=sorted(MODELS))
-def name(request):
+# Every registered model, and GRU4RecF in each of its architectures.
+VARIANTS = [(name, {}) for name in sorted(MODELS) if name != "GRU4RecF"]
+VARIANTS += [("GRU4RecF", {"architecture": architecture}) for architecture in SUBNETS]
+
+
+@pytest.fixture(params=VARIANTS, ids=lambda v: "-".join([v[0], *v[1].values()]))
+def variant(request):
     return request.param
 
 
+def build(variant, **overrides):
+    name, settings = variant
+    return build_model(name, config(**settings, **overrides), N_ITEMS, features())
+
+
+def test_every_architecture_is_a_config_choice():
+    assert tuple(SUBNETS) == ARCHITECTURES
+
+
 @pytest.mark.parametrize("loss_type", ["CE", "BPR"])
-def test_shapes_and_finite_loss(name, loss_type):
+def test_shapes_and_finite_loss(variant, loss_type):
     torch.manual_seed(0)
-    model = build_model(name, config(loss_type=loss_type), N_ITEMS, features())
+    model = build(variant, loss_type=loss_type)
     history, lengths, targets, negatives = batch()
     assert model.encode(history, lengths).shape == (3, 8)
     assert model.full_scores(history, lengths).shape == (3, N_ITEMS)
@@ -50,9 +67,9 @@ def test_shapes_and_finite_loss(name, loss_type):
     assert loss.dim() == 0 and torch.isfinite(loss)
 
 
-def test_one_optimiser_step_changes_the_weights(name):
+def test_one_optimiser_step_changes_the_weights(variant):
     torch.manual_seed(0)
-    model = build_model(name, config(), N_ITEMS, features())
+    model = build(variant)
     before = {k: v.clone() for k, v in model.named_parameters()}
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     history, lengths, targets, _ = batch()
@@ -62,24 +79,24 @@ def test_one_optimiser_step_changes_the_weights(name):
     assert sorted(changed) == sorted(before)
 
 
-def test_padding_after_the_last_item_does_not_change_the_output(name):
+def test_padding_after_the_last_item_does_not_change_the_output(variant):
     torch.manual_seed(0)
-    model = build_model(name, config(), N_ITEMS, features()).eval()
+    model = build(variant).eval()
     history, lengths = torch.tensor([[1, 2, 3]]), torch.tensor([3])
     padded = torch.tensor([[1, 2, 3, 0, 0]])
     assert torch.allclose(model.encode(history, lengths), model.encode(padded, lengths))
 
 
-def test_checkpoint_round_trip_gives_identical_scores(name, tmp_path):
+def test_checkpoint_round_trip_gives_identical_scores(variant, tmp_path):
     torch.manual_seed(0)
-    model = build_model(name, config(), N_ITEMS, features()).eval()
-    save_checkpoint(tmp_path / "m.pth", model.state_dict(), {"model": name})
+    model = build(variant).eval()
+    save_checkpoint(tmp_path / "m.pth", model.state_dict(), {"model": variant[0]})
     state, meta = load_checkpoint(tmp_path / "m.pth")
     torch.manual_seed(1)
-    fresh = build_model(name, config(), N_ITEMS, features()).eval()
+    fresh = build(variant).eval()
     fresh.load_state_dict(state)
     history, lengths, _, _ = batch()
-    assert meta["model"] == name
+    assert meta["model"] == variant[0]
     assert torch.equal(model.full_scores(history, lengths), fresh.full_scores(history, lengths))
 
 
@@ -109,11 +126,60 @@ def test_gru4recf_matches_recbole_computation(pooling):
     torch.manual_seed(0)
     model = build_model("GRU4RecF", config(pooling_mode=pooling, num_layers=2), N_ITEMS, features()).eval()
     history, lengths, _, _ = batch()
-    item_out, _ = model.item_gru(model.item_embedding(history))
-    feature_out, _ = model.feature_gru(recbole_features(model, history))
-    concat = torch.cat([item_out, feature_out], dim=-1)
-    expected = model.dense(concat)[torch.arange(3), lengths - 1]
+    item_out, _ = model.grus["item"](model.item_embedding(history))
+    feature_out, _ = model.grus["feature"](recbole_features(model, history))
+    concat = torch.cat([item_out, feature_out], dim=-1)  # RecBole's dense layer over the concatenation
+    dense = torch.cat([model.heads["item"].weight, model.heads["feature"].weight], dim=1)
+    expected = torch.nn.functional.linear(concat, dense, model.bias)[torch.arange(3), lengths - 1]
     assert torch.allclose(model.encode(history, lengths), expected, atol=1e-5)
+
+
+def test_parallel_output_layer_is_drawn_as_recbole_s_single_dense_layer():
+    torch.manual_seed(0)
+    model = build_model("GRU4RecF", config(hidden_size=32), N_ITEMS, features())
+    bound = 1 / (2 * 32) ** 0.5  # nn.Linear(2H, E)'s init bound; a Linear(H, E) would reach 1/sqrt(H)
+    blocks = torch.cat([model.heads["item"].weight, model.heads["feature"].weight])
+    assert blocks.abs().max() <= bound and blocks.abs().max() > 0.9 * bound
+
+
+def test_weighted_architecture_sums_subnet_outputs_with_their_weights():
+    torch.manual_seed(0)
+    model = build_model("GRU4RecF", config(architecture="weighted", learn_subnet_weights=False), N_ITEMS,
+                        features()).eval()
+    history, lengths, _, _ = batch()
+    item_out, _ = model.grus["item"](model.item_embedding(history))
+    feature_out, _ = model.grus["feature"](model.features(history))
+    expected = 1.0 * model.heads["item"](item_out) + 0.5 * model.heads["feature"](feature_out)
+    assert torch.allclose(model.encode(history, lengths), expected[torch.arange(3), lengths - 1], atol=1e-6)
+    assert "weight_item" not in dict(model.named_parameters())  # fixed weights are not trained
+
+
+def test_feature_only_architecture_does_not_read_item_embeddings_as_input():
+    torch.manual_seed(0)
+    model = build_model("GRU4RecF", config(architecture="feature"), N_ITEMS, features()).eval()
+    history, lengths, _, _ = batch()
+    before = model.encode(history, lengths)
+    with torch.no_grad():
+        model.item_embedding.weight.mul_(3.0)  # only the scoring uses them
+    assert torch.allclose(model.encode(history, lengths), before)
+
+
+def test_silenced_subnet_adds_nothing():
+    torch.manual_seed(0)
+    model = build_model("GRU4RecF", config(architecture="weighted"), N_ITEMS, features()).eval()
+    model.silence("feature")
+    history, lengths, _, _ = batch()
+    item_out, _ = model.grus["item"](model.item_embedding(history))
+    expected = model.heads["item"](item_out)[torch.arange(3), lengths - 1]
+    assert torch.allclose(model.encode(history, lengths), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("architecture", ["parallel", "weighted"])
+def test_parameter_groups_cover_every_parameter_once(architecture):
+    model = build_model("GRU4RecF", config(architecture=architecture), N_ITEMS, features())
+    grouped = [id(p) for params in model.parameter_groups().values() for p in params]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())
+    assert set(model.parameter_groups()) == {"item", "feature", "output"}
 
 
 def test_gru4recf_item_without_features_pools_to_zero():

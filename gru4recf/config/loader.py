@@ -121,16 +121,42 @@ def _cross_check(values: dict, sources: dict) -> Config:
     values["valid_metric"] = _valid_metric(values)
     warnings = []
     if values["loss_type"] == "CE" and values["train_neg_sample_args"] is not None:
-        if sources["train_neg_sample_args"] not in ("default", f"{values['model']} defaults"):
+        if _by_hand(values, sources, "train_neg_sample_args"):
             warnings.append("loss_type 'CE' scores every item, so train_neg_sample_args "
                             f"{values['train_neg_sample_args']} is ignored (RecBole would stop here)")
         values["train_neg_sample_args"] = None
+    warnings += _check_architecture(values, sources)
     if values["loss_type"] == "BPR" and values["sampled_softmax"] is not None:
         raise ConfigError("sampled_softmax applies to loss_type 'CE'; BPR uses train_neg_sample_args")
     if values["loss_type"] == "BPR" and values["train_neg_sample_args"] is None:
         raise ConfigError("loss_type 'BPR' needs negatives: set train_neg_sample_args, e.g. "
                           "{'distribution': 'uniform', 'sample_num': 1}")
     return Config(values, sources, warnings)
+
+
+def _by_hand(values: dict, sources: dict, key: str) -> bool:
+    """Whether the user set `key` (rather than the package or model defaults)."""
+    return sources[key] not in ("default", f"{values['model']} defaults")
+
+
+def _check_architecture(values: dict, sources: dict) -> list:
+    """GRU4RecF's architecture and training strategy must fit together; returns warnings for
+    settings that the chosen model or architecture ignores."""
+    gru4recf = values["model"] == "GRU4RecF"
+    parallel = gru4recf and values["architecture"] in ("parallel", "weighted")
+    if values["training_strategy"] != "simultaneous" and not parallel:
+        design = f"architecture '{values['architecture']}'" if gru4recf else f"model '{values['model']}'"
+        raise ConfigError(f"training_strategy '{values['training_strategy']}' trains parallel subnets in turn, "
+                          f"but {design} has a single subnet; use model GRU4RecF with architecture "
+                          "'parallel' or 'weighted', or training_strategy 'simultaneous'")
+    warnings = []
+    if not gru4recf and _by_hand(values, sources, "architecture"):
+        warnings.append(f"architecture applies to GRU4RecF; model '{values['model']}' ignores it")
+    weighted = gru4recf and values["architecture"] == "weighted"
+    for key in ("subnet_weights", "learn_subnet_weights"):
+        if not weighted and _by_hand(values, sources, key):
+            warnings.append(f"{key} applies to GRU4RecF's architecture 'weighted' only; it is ignored here")
+    return warnings
 
 
 def _valid_metric(values: dict) -> str:

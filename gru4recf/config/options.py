@@ -13,6 +13,8 @@ from . import checks as c
 METRICS = ("Recall", "MRR", "NDCG", "Hit", "Precision", "MAP")
 LEARNERS = ("adam", "sgd", "adagrad", "rmsprop")
 DATA_PATH_ENV = "GRU4RECF_DATA_PATH"
+ARCHITECTURES = ("parallel", "weighted", "concat", "id", "feature")
+STRATEGIES = ("simultaneous", "alternating", "residual", "interleaving")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,16 @@ def _sampled_softmax(key: str, value: Any) -> Any:
             "alpha": c.number(0.0)(f"{key}.alpha", value.get("alpha", 0.75))}
 
 
+def _subnet_weights(key: str, value: Any) -> list:
+    value = c._literal(value)
+    ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if not ok:
+        raise ConfigError(f"config key '{key}' has value {value!r}; expected two numbers, the weights of "
+                          "the item and the feature subnet, e.g. [1.0, 1.0]")
+    return [float(v) for v in value]
+
+
 def _clip_grad_norm(key: str, value: Any) -> Any:
     value = c._literal(value)
     if value is None:
@@ -172,6 +184,11 @@ def _options() -> list:
          "Item feature columns fed to GRU4RecF's feature GRU (token, token_seq or float)."),
         ("pooling_mode", "sum", c.one_of(["sum", "mean", "max"]), "How a token_seq feature's tokens are pooled."),
         ("loss_type", "CE", c.one_of(["CE", "BPR"]), "CE: softmax over all items; BPR: sampled negatives."),
+        ("architecture", "parallel", c.one_of(ARCHITECTURES, False),
+         "GRU4RecF design: parallel (RecBole's), weighted, concat, id or feature (see 'Architectures')."),
+        ("subnet_weights", [1.0, 1.0], _subnet_weights,
+         "architecture 'weighted': weights of the [item, feature] subnets' outputs (starting values if learned)."),
+        ("learn_subnet_weights", False, c.boolean, "architecture 'weighted': learn the subnet weights."),
     ]
     training = [
         ("epochs", 300, c.integer(1), "Maximum number of training epochs."),
@@ -186,6 +203,8 @@ def _options() -> list:
          "CE over shared sampled items per batch, e.g. {'num_samples': 1024, 'alpha': 0.75}; None = all items."),
         ("train_mode", "augment", c.one_of(["augment", "sequence"]),
          "augment: RecBole's one example per target; sequence: each sequence read once, loss at every step."),
+        ("training_strategy", "simultaneous", c.one_of(STRATEGIES, False),
+         "How parallel subnets train: simultaneous, alternating, residual or interleaving (see 'Training strategies')."),
         ("eval_step", 1, c.integer(1), "Validate every N epochs."),
         ("stopping_step", 10, c.integer(0), "Stop after this many validations without improvement."),
     ]

@@ -1,5 +1,5 @@
 """What every sequential model shares: the item embedding, the losses and full-ranking scores."""
-from typing import Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ class SequentialRecommender(nn.Module):
 
     config_keys: tuple = ()
     uses_features: bool = False
+    subnets: tuple = ()
 
     def __init__(self, n_items: int, embedding_size: int, loss_type: str) -> None:
         super().__init__()
@@ -34,6 +35,11 @@ class SequentialRecommender(nn.Module):
         """[B, L] item ids (right-padded), optional state from the previous chunk -> the
         representation after every step [B, L, E] and the state after the last step."""
         raise NotImplementedError
+
+    def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
+        """Parameters by the part of the model they belong to; training strategies train or
+        freeze whole groups. A model without subnets is one group."""
+        return {"all": list(self.parameters())}
 
     @staticmethod
     def carry(hidden: Hidden, rows: int) -> Hidden:

@@ -22,7 +22,7 @@ def model_class(name: str) -> type:
 def build_model(name: str, config: Mapping, n_items: int, item_features: list) -> SequentialRecommender:
     """Instantiates `name` with its hyper-parameters read from `config` (this is the edge)."""
     cls = model_class(name)
-    kwargs = {key: config[key] for key in cls.config_keys}
+    kwargs = {key: config[key] for key in cls.config_keys if key in config}  # the rest: constructor defaults
     if cls.uses_features:
         kwargs["item_features"] = item_features
     return cls(n_items=n_items, **kwargs)
@@ -30,4 +30,6 @@ def build_model(name: str, config: Mapping, n_items: int, item_features: list) -
 
 def feature_names(name: str, config: Mapping) -> list:
     """Item feature columns the model needs loaded (none for ID-only models)."""
-    return list(config["selected_features"]) if model_class(name).uses_features else []
+    if not model_class(name).uses_features or config.get("architecture") == "id":
+        return []
+    return list(config["selected_features"])

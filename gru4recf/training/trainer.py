@@ -17,6 +17,7 @@ from ..errors import TrainingError
 from ..models.base import SequentialRecommender
 from .checkpoint import Checkpoint, RunCheckpoints
 from .evaluator import Evaluator
+from .strategies import TrainingStrategy
 
 logger = logging.getLogger("gru4recf")
 
@@ -67,7 +68,7 @@ class Trainer:
                  epochs: int, valid_metric: str, eval_step: int = 1, stopping_step: int = 10,
                  clip_grad_norm: Optional[Mapping] = None, device: torch.device = torch.device("cpu"),
                  show_progress: bool = False, checkpoints: Optional[RunCheckpoints] = None,
-                 chunk_length: int = 50) -> None:
+                 chunk_length: int = 50, strategy: Optional[TrainingStrategy] = None) -> None:
         self.model = model
         self.optimizer = optimizer
         self.evaluator = evaluator
@@ -80,6 +81,8 @@ class Trainer:
         self.show_progress = show_progress
         self.checkpoints = checkpoints
         self.chunk_length = chunk_length
+        self.strategy = strategy or TrainingStrategy("simultaneous", ())
+        self._trainable: Optional[frozenset] = None
         self.best_score = -math.inf
         self.best_result: dict = {}
         self.best_epoch = -1
@@ -95,6 +98,7 @@ class Trainer:
         bar = tqdm(batches, desc=f"Train {epoch:>4}", leave=False, disable=not self.show_progress)
         for index, batch in enumerate(bar):
             batch = batch.to(self.device)
+            self._set_trainable(self.strategy.trainable(epoch, index))
             self.optimizer.zero_grad(set_to_none=True)
             if isinstance(batch, SequenceBatch):
                 loss = self._sequence_backward(batch, epoch, index)
@@ -108,6 +112,15 @@ class Trainer:
             self.optimizer.step()
             total += loss.item()
         return total
+
+    def _set_trainable(self, groups: Optional[frozenset]) -> None:
+        """Freezes every parameter group not in `groups` (None: trains all)."""
+        if groups == self._trainable:
+            return
+        for name, params in self.model.parameter_groups().items():
+            for param in params:
+                param.requires_grad_(groups is None or name in groups)
+        self._trainable = groups
 
     def _check_finite(self, loss: torch.Tensor, epoch: int, index: int) -> None:
         if not torch.isfinite(loss):
@@ -156,7 +169,8 @@ class Trainer:
     def progress(self) -> dict:
         """The JSON part of the training state: where to continue and the early-stopping counters."""
         return {"next_epoch": self.next_epoch, "stale": self.stale, "stopped": self.stopped,
-                "best_score": self.best_score, "best_epoch": self.best_epoch, "best_result": dict(self.best_result)}
+                "best_score": self.best_score, "best_epoch": self.best_epoch, "best_result": dict(self.best_result),
+                "phase": self.strategy.phase}
 
     def _save_last(self, epoch: int) -> None:
         if self.checkpoints is None:
@@ -175,11 +189,15 @@ class Trainer:
         self.next_epoch, self.stale, self.stopped = progress["next_epoch"], progress["stale"], progress["stopped"]
         self.best_score, self.best_epoch = float(progress["best_score"]), progress["best_epoch"]
         self.best_result = OrderedDict(progress["best_result"])
+        self.strategy.phase = progress.get("phase", 0)
         restore_rng(training["rng"])
 
     def fit(self, train_batches: Union[HistoryBatches, SequenceBatches], valid_batches: Iterable[Batch]) -> Tuple[float, dict]:
         """Trains from `next_epoch` (0, or where `restore` left off) until `epochs` or early
         stopping; returns (best validation score, its metrics)."""
+        if self.next_epoch == 0:
+            self.strategy.start(self.model)
+        logger.info(self.strategy.describe())
         for epoch in range(self.next_epoch, self.epochs):
             if self.stopped:
                 break
@@ -190,9 +208,24 @@ class Trainer:
             if not (epoch + 1) % self.eval_step or epoch + 1 == self.epochs:
                 self._validate(epoch, valid_batches)
             self.next_epoch = epoch + 1
+            if self.stopped and self.strategy.phase + 1 < self.strategy.phases:
+                self._next_phase(epoch)
             self._save_last(epoch)
             if self.stopped:
                 logger.info(f"Finished training, best eval result in epoch {self.best_epoch}")
+        self._set_trainable(None)
+        if self.strategy.phase + 1 < self.strategy.phases and not self.stopped:
+            logger.warning(f"epochs ran out during {self.strategy.describe()}; the later subnets "
+                           f"{list(self.strategy.subnets[self.strategy.phase + 1:])} were never trained")
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.best_score, self.best_result
+
+    def _next_phase(self, epoch: int) -> None:
+        """Residual training: the current subnet stopped improving, so the next one trains on top
+        of the best model so far, with fresh early-stopping patience."""
+        self.model.load_state_dict(self.best_state)
+        self.strategy.phase += 1
+        self.stale, self.stopped = 0, False
+        logger.info(f"epoch {epoch}: no improvement for {self.stopping_step + 1} validations; continuing from the "
+                    f"best model (epoch {self.best_epoch}) with {self.strategy.describe()}")
