@@ -15,6 +15,7 @@ from gru4recf.config import Config
 from gru4recf.models.registry import build_model
 from gru4recf.training.evaluator import Evaluator
 from gru4recf.training.optim import build_optimizer
+from gru4recf.training.strategies import TrainingStrategy
 from gru4recf.training.trainer import Trainer
 
 MIB = 1024 * 1024
@@ -129,7 +130,8 @@ def build_run(config: Config, dataset, device: torch.device,
     optimizer = build_optimizer(model.parameters(), config.learner, config.learning_rate, config.weight_decay)
     trainer = trainer_class(model, optimizer, evaluator, config.epochs, config.valid_metric, config.eval_step,
                             config.stopping_step, config.clip_grad_norm, device,
-                            chunk_length=config.MAX_ITEM_LIST_LENGTH)
+                            chunk_length=config.MAX_ITEM_LIST_LENGTH,
+                            strategy=TrainingStrategy(config.training_strategy, model.subnets))
     return model, evaluator, trainer
 
 

@@ -145,3 +145,17 @@ def test_profile_steps_times_every_phase_of_a_batch(tiny):
     assert done.returncode == 0, done.stderr
     for phase in ("build batch", "zero_grad", "forward+backward", "optimizer step"):
         assert phase in done.stdout
+
+
+def test_bench_architectures_trains_every_design_and_prints_one_table(tiny, tmp_path):
+    out = tmp_path / "arch.json"
+    result = run_script(str(BENCHMARKS / "bench_architectures.py"), f"--data_path={tiny}", "--dataset=tiny",
+                        "--features=class", "--seeds=1,2", "--only=id,concat,parallel-residual,weighted-interleaving",
+                        "--epochs=2", f"--json_out={out}", *SMALL_MODEL)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["design", "Recall@10", "MRR@10", "NDCG@10"]
+    assert [line.split()[0] for line in lines[2:]] == ["id", "concat", "parallel-residual", "weighted-interleaving"]
+    figures = json.loads(out.read_text())["results"]
+    assert [run["seed"] for run in figures["id"]["runs"]] == [1, 2]
+    assert figures["id"]["runs"][0]["ndcg@10"] != figures["concat"]["runs"][0]["ndcg@10"]

@@ -95,6 +95,7 @@ def test_residual_moves_to_the_next_subnet_when_the_first_stops_improving():
     trainer.fit(batches(1), [])
     # epoch 0 best, epoch 1 worse -> phase 2 from epoch 0's model; epoch 2 improves; epoch 3 stops it
     assert trainer.strategy.phase == 1 and trainer.best_epoch == 2 and trainer.stopped
+    assert trainer.progress()["phase"] == 1  # saved in 'last' checkpoints, so --resume continues the phase
     assert all(p.requires_grad for p in trainer.model.parameters())  # nothing stays frozen after fit
 
 
