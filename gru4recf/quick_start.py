@@ -84,7 +84,7 @@ def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, 
     make = lambda part, size, **kw: HistoryBatches(dataset.items, splits[part], max_len, size, **kw)
     if config.train_mode == "sequence":
         train = SequenceBatches(dataset.items, splits["train"], batch_size, config.seed, sampler, num_negatives,
-                                candidates)
+                                candidates, segment_length=config.segment_length, warmup=max_len)
     else:
         train = make("train", batch_size, shuffle=True, seed=config.seed, sampler=sampler, num_negatives=num_negatives,
                      candidate_sampler=candidates)

@@ -41,6 +41,28 @@ def test_every_training_target_appears_once_with_its_true_inputs():
     assert sum(len(t) for _, t in seen) == len(train)
 
 
+def test_segments_score_every_training_target_once_after_a_bounded_warm_up():
+    _, offsets = user_data(lengths=(7, 3, 12, 5, 9, 20))
+    items = np.arange(1, offsets[-1] + 1)  # distinct, so a row's inputs say where it starts
+    train = leave_one_out(offsets)["train"]
+    batches = SequenceBatches(items, train, batch_size=6, seed=3, segment_length=4, warmup=3)
+    scored = []
+    for batch in batches:
+        for row, length in enumerate(batch.lengths.tolist()):
+            inputs, targets = batch.inputs[row, :length].numpy(), batch.targets[row, :length].numpy()
+            warm = int((targets == 0).sum())
+            assert warm <= 3 and np.all(targets[:warm] == 0) and np.all(targets[warm:] != 0)
+            assert 1 <= length - warm <= 4
+            start = int(inputs[0]) - 1
+            assert np.array_equal(inputs, items[start:start + length])
+            user = np.searchsorted(offsets, start + warm, side="right") - 1
+            assert start >= offsets[user]  # the warm-up never reaches into another user's sequence
+            assert np.array_equal(targets[warm:], items[start + warm + 1: start + length + 1])
+            scored += [start + warm + k + 1 for k in range(length - warm)]  # positions of the targets
+    assert sorted(scored) == sorted(train.targets.tolist())
+    assert sum(b.num_targets for b in batches) == len(train)
+
+
 def test_an_epoch_has_as_many_steps_as_augment_and_shuffles_per_epoch():
     items, offsets = user_data(lengths=tuple(range(3, 30)))
     train = leave_one_out(offsets)["train"]

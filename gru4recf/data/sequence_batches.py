@@ -5,6 +5,11 @@ costs n GRU steps instead of RecBole's ~n * MAX_ITEM_LIST_LENGTH. A batch gather
 holds `batch_size` target positions, keeping the number of optimiser steps per epoch close to the
 `augment` mode's. The trainer walks a batch in chunks of MAX_ITEM_LIST_LENGTH steps, carrying the
 (detached) hidden state from one chunk to the next.
+
+With `segment_length` S, users' targets are instead cut into segments of S consecutive targets,
+each read after a warm-up of up to `warmup` preceding items that carry no loss; segments of all
+users are shuffled together, so a batch mixes many users, and every target sees at least
+min(position, warmup) items of history from a fresh state, as in evaluation.
 """
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -30,8 +35,9 @@ class Chunk:
 
 @dataclass
 class SequenceBatch:
-    """Users' training sequences, longest first: `inputs` [B, T] (right-padded with 0), `targets`
-    [B, T] the next item at each step (0 where there is none), `lengths` [B], `negatives` [B, T, N]."""
+    """Users' training sequences (or segments), longest first: `inputs` [B, T] (right-padded with 0),
+    `targets` [B, T] the next item at each step (0 where there is none or the step only warms the
+    state up), `lengths` [B] steps per row, `negatives` [B, T, N]."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -44,7 +50,7 @@ class SequenceBatch:
 
     @property
     def num_targets(self) -> int:
-        return int(self.lengths.sum())
+        return int((self.targets != 0).sum())
 
     def chunks(self, length: int) -> Iterator[Chunk]:
         """Consecutive chunks of `length` steps; a row leaves once its sequence has ended."""
@@ -57,6 +63,17 @@ class SequenceBatch:
             if candidates is not None:
                 candidates = Candidates(candidates.items, candidates.log_q, candidates.target_log_q[:rows, cut])
             yield Chunk(self.inputs[:rows, cut], self.targets[:rows, cut], negatives, candidates)
+
+
+def segments(starts: np.ndarray, counts: np.ndarray, length: int, warmup: int) -> tuple:
+    """Cuts each run (inputs from `starts`, `counts` targets) into segments of at most `length`
+    targets: (first input, warm-up steps, targets) per segment, each [S]."""
+    per_run = -(-counts // length)  # ceil
+    run = np.repeat(np.arange(len(starts)), per_run)
+    index = np.arange(len(run)) - np.repeat(np.cumsum(per_run) - per_run, per_run)  # segment j of its run
+    offset = index * length  # targets before this segment
+    warm = np.minimum(offset, warmup)
+    return starts[run] + offset - warm, warm, np.minimum(length, counts[run] - offset)
 
 
 def user_runs(examples: Examples) -> tuple:
@@ -78,9 +95,14 @@ class SequenceBatches:
 
     def __init__(self, items: np.ndarray, examples: Examples, batch_size: int, seed: int = 0,
                  sampler: Optional[NegativeSampler] = None, num_negatives: int = 0,
-                 candidate_sampler: Optional[CandidateSampler] = None) -> None:
+                 candidate_sampler: Optional[CandidateSampler] = None, segment_length: Optional[int] = None,
+                 warmup: int = 0) -> None:
         self.items = items
-        self.starts, self.counts = user_runs(examples)
+        starts, counts = user_runs(examples)
+        self.warm = np.zeros(len(starts), dtype=np.int64)
+        if segment_length is not None:
+            starts, self.warm, counts = segments(starts, counts, segment_length, warmup)
+        self.starts, self.counts = starts, counts
         self.batch_size = batch_size
         self.seed = seed
         self.sampler = sampler
@@ -104,22 +126,26 @@ class SequenceBatches:
     def __iter__(self) -> Iterator[SequenceBatch]:
         rng = np.random.default_rng([self.seed, self.epoch])
         for group in self._groups(rng.permutation(len(self.starts))):
-            group = group[np.argsort(-self.counts[group], kind="stable")]
-            yield self._batch(self.starts[group], self.counts[group], rng)
+            steps = self.warm[group] + self.counts[group]
+            group = group[np.argsort(-steps, kind="stable")]
+            yield self._batch(self.starts[group], self.warm[group], self.counts[group], rng)
 
-    def _batch(self, starts: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> SequenceBatch:
-        width = int(counts.max())
+    def _batch(self, starts: np.ndarray, warm: np.ndarray, counts: np.ndarray,
+               rng: np.random.Generator) -> SequenceBatch:
+        steps = warm + counts
+        width = int(steps.max())
         positions = starts[:, None] + np.arange(width)  # [B, T]
-        valid = np.arange(width) < counts[:, None]
+        valid = np.arange(width) < steps[:, None]
         inputs = np.where(valid, self.items[np.minimum(positions, len(self.items) - 1)], 0)
-        targets = np.where(valid, self.items[np.minimum(positions + 1, len(self.items) - 1)], 0)
+        scored = valid & (np.arange(width) >= warm[:, None])  # warm-up steps carry no loss
+        targets = np.where(scored, self.items[np.minimum(positions + 1, len(self.items) - 1)], 0)
         negatives = candidates = None
         if self.candidate_sampler is not None:
             candidates = Candidates.draw(self.candidate_sampler, targets, rng)
         if self.sampler is not None:
-            drawn = self.sampler.sample(targets[valid], self.num_negatives, rng)
+            drawn = self.sampler.sample(targets[scored], self.num_negatives, rng)
             full = np.zeros(targets.shape + (self.num_negatives,), dtype=np.int64)
-            full[valid] = drawn
+            full[scored] = drawn
             negatives = torch.from_numpy(full)
-        return SequenceBatch(torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(counts),
+        return SequenceBatch(torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(steps),
                              negatives, candidates)
