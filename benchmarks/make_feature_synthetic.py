@@ -33,8 +33,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_synthetic import format_rows, timestamps  # noqa: E402
+from make_synthetic import format_rows, timestamps
 
 SUCCESSOR_MASS = (0.5, 0.25, 0.15, 0.05, 0.03, 0.02)
 UNIFORM_MASS = 0.1
@@ -156,7 +155,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--successors", type=int, default=3, help="likely successor classes per class (default 3)")
     parser.add_argument("--dim", type=int, default=16, help="vector dimension (default 16)")
     parser.add_argument("--zipf", type=float, default=1.0, help="within-class popularity exponent (default 1.0)")
-    parser.add_argument("--noise", type=float, default=0.5, help="std of item vectors around their centroid (default 0.5)")
+    parser.add_argument("--noise", type=float, default=0.5,
+                        help="std of item vectors around their centroid (default 0.5)")
     parser.add_argument("--noise_token_prob", type=float, default=0.2,
                         help="probability of an extra random class token per item (default 0.2)")
     return parser.parse_args(argv)

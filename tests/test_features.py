@@ -153,6 +153,7 @@ def test_missing_token_file_is_named(data_dir):
 @pytest.mark.parametrize("array, words", [
     (np.ones(3), ["shape (3,)", "expected 2-D"]),
     (np.ones((2, 2, 2)), ["shape (2, 2, 2)", "expected 2-D"]),
+    (np.ones((2, 0)), ["shape (2, 0)", "dimension >= 1"]),
     (np.ones((2, 2), dtype=np.int64), ["int64", "expected floats"]),
 ])
 def test_vector_array_must_be_2d_floats(data_dir, array, words):

@@ -32,7 +32,8 @@ def resolve_vector_files(files: Optional[Mapping[str, str]], folder: Path) -> di
     for name, configured in (files or {}).items():
         path = Path(configured) if Path(configured).is_absolute() else folder / configured
         if not path.is_file():
-            where = "" if Path(configured).is_absolute() else f" (a relative path is taken from the dataset folder {folder})"
+            relative = not Path(configured).is_absolute()
+            where = f" (a relative path is taken from the dataset folder {folder})" if relative else ""
             raise DatasetError(f"item_vector_files['{name}'] = {configured!r}: looked for {path}, which "
                                f"{'is not a file' if path.exists() else 'does not exist'}{where}")
         paths[name] = path
@@ -61,9 +62,9 @@ def read_vector_file(path: Path) -> np.ndarray:
         array.close()
         raise DataFormatError(f"item vector file {path} is an .npz archive; expected one 2-D float array saved "
                               "with numpy.save (.npy)")
-    if array.ndim != 2:
+    if array.ndim != 2 or array.shape[1] == 0:
         raise DataFormatError(f"item vector file {path} holds an array of shape {array.shape}; expected 2-D "
-                              "[items, dimension]")
+                              "[items, dimension] with dimension >= 1")
     if array.dtype.kind != "f":
         raise DataFormatError(f"item vector file {path} holds {array.dtype} values; expected floats "
                               "(float16, float32 or float64)")
@@ -106,8 +107,8 @@ def vector_feature(name: str, npy_path: Path, item_tokens: np.ndarray) -> Featur
     duplicated = np.flatnonzero(index.duplicated())
     if len(duplicated):
         token = tokens[duplicated[0]]
-        raise DataFormatError(f"item token file {token_file}: token {token!r} appears on line {tokens.index(token) + 1} "
-                              f"and again on line {duplicated[0] + 1}; each item may have one vector")
+        raise DataFormatError(f"item token file {token_file}: token {token!r} appears on line "
+                              f"{tokens.index(token) + 1} and again on line {duplicated[0] + 1}; each item may have one vector")
     positions = index.get_indexer(pd.Index(item_tokens[1:]))  # padding id 0 has no vector
     found = np.flatnonzero(positions >= 0)
     rows = positions[found]
