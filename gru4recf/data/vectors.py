@@ -108,7 +108,8 @@ def vector_feature(name: str, npy_path: Path, item_tokens: np.ndarray) -> Featur
     if len(duplicated):
         token = tokens[duplicated[0]]
         raise DataFormatError(f"item token file {token_file}: token {token!r} appears on line "
-                              f"{tokens.index(token) + 1} and again on line {duplicated[0] + 1}; each item may have one vector")
+                              f"{tokens.index(token) + 1} and again on line {duplicated[0] + 1}; "
+                              "each item may have one vector")
     positions = index.get_indexer(pd.Index(item_tokens[1:]))  # padding id 0 has no vector
     found = np.flatnonzero(positions >= 0)
     rows = positions[found]
