@@ -1,5 +1,6 @@
 """The benchmark tools: the synthetic generator's promises, and the scripts running end to end."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +86,11 @@ def test_presets_and_an_impossible_request(capsys):
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
+    """Runs a benchmark script on this checkout's gru4recf (an installed copy elsewhere, e.g. an
+    editable install of another worktree, must not be what is tested)."""
+    root = str(BENCHMARKS.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_bench_scale_runs_end_to_end_and_prints_its_table(tiny, tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gru4recf.data.dataset import DataSettings, load_dataset
-from gru4recf.errors import DatasetError
+from gru4recf.errors import DataFormatError, DatasetError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -176,9 +176,12 @@ def test_selected_features_without_the_item_file_is_an_error():
                  "['genre']", str(FIXTURES / "remap" / "remap.item"), "load_col")
 
 
-def test_unsupported_feature_type_is_named():
-    assert_names(error_of("remap", selected_features=["vec"]),
-                 "'vec'", "remap.item", "float_seq", "token, token_seq, float")
+def test_float_seq_vectors_of_different_lengths_name_file_line_field_and_lengths():
+    # remap.item: i9 '1 2' on line 2 sets d=2, i1 '3' on line 3 has length 1, i3 (empty) has no vector
+    with pytest.raises(DataFormatError) as caught:
+        load("remap", selected_features=["vec"])
+    assert_names(str(caught.value), str(FIXTURES / "remap" / "remap.item"), "line 3", "'vec'",
+                 "length 1", "expected length 2", "line 2")
 
 
 # ---- user-facing errors -----------------------------------------------------------------------

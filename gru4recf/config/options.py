@@ -141,6 +141,20 @@ def _val_interval(key: str, value: Any) -> Any:
     return {field: c.interval(f"{key}.{field}", text) for field, text in value.items()}
 
 
+def _item_vector_files(key: str, value: Any) -> Any:
+    value = c.optional(c.mapping)(key, value)
+    if value is None:
+        return None
+    for name, path in value.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"config key '{key}' has feature name {name!r}; expected non-empty names, "
+                              "e.g. {'vec': 'vectors.npy'}")
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"config key '{key}.{name}' has value {path!r}; expected the path of a .npy file "
+                              "(relative to <data_path>/<dataset>/ unless absolute), e.g. 'vectors.npy'")
+    return value
+
+
 def _options() -> list:
     general = [
         ("model", "GRU4RecF", c.text, "Model name, one of the registry (GRU4Rec, GRU4RecF)."),
@@ -174,6 +188,8 @@ def _options() -> list:
          "Keep interactions whose field values lie in intervals, e.g. {'rating': '[3,inf)'}."),
         ("rm_dup_inter", None, c.optional(c.one_of(["first", "last"])),
          "Remove repeated (user, item) interactions, keeping the 'first' or 'last' one."),
+        ("item_vector_files", None, _item_vector_files,
+         "Dense item features from files, {name: 'x.npy'}: a [N, d] float array, item tokens in x.tokens beside it."),
     ]
     model = [
         ("embedding_size", 64, c.integer(1), "Size of item and feature embeddings."),
@@ -181,7 +197,8 @@ def _options() -> list:
         ("num_layers", 1, c.integer(1), "Number of stacked GRU layers."),
         ("dropout_prob", 0.3, c.number(0.0, 1.0, max_open=True), "Dropout on the item embeddings, in [0, 1)."),
         ("selected_features", ["class"], c.string_list(),
-         "Item feature columns fed to GRU4RecF's feature GRU (token, token_seq or float)."),
+         "Item features fed to GRU4RecF's feature GRU: .item columns (token, token_seq, float, float_seq) "
+         "or item_vector_files names."),
         ("pooling_mode", "sum", c.one_of(["sum", "mean", "max"]), "How a token_seq feature's tokens are pooled."),
         ("loss_type", "CE", c.one_of(["CE", "BPR"]), "CE: softmax over all items; BPR: sampled negatives."),
         ("architecture", "parallel", c.one_of(ARCHITECTURES, False),

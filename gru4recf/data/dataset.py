@@ -15,6 +15,7 @@ from ..errors import DatasetError
 from .atomic import read_atomic, read_header
 from .features import FeatureField, build_item_features
 from .filtering import filter_by_counts, filter_by_values, in_intervals, remove_duplicates
+from .vectors import check_no_clash, resolve_vector_files, vector_feature
 
 PAD = "[PAD]"
 logger = logging.getLogger("gru4recf")
@@ -37,6 +38,7 @@ class DataSettings:
     user_inter_num_interval: Optional[str] = None
     item_inter_num_interval: Optional[str] = None
     selected_features: Sequence[str] = field(default_factory=list)
+    item_vector_files: Optional[Mapping[str, str]] = None
 
     @classmethod
     def from_config(cls, config: Mapping, selected_features: Sequence[str] = ()) -> "DataSettings":
@@ -171,16 +173,32 @@ def _extra_ids(table, field: str, before_counts: pd.DataFrame, interval: Optiona
 
 
 def _features(item_table, item: str, item_tokens: np.ndarray, settings: DataSettings, folder: Path) -> list:
+    """The selected feature tables, in selected order: columns of the .item file, or dense
+    vectors from `item_vector_files` (only the selected ones are read)."""
     if not settings.selected_features:
         return []
     name = f"{settings.name}.item"
-    if item_table is None:
-        raise DatasetError(f"selected_features {list(settings.selected_features)} need {folder / name}, "
-                           "which is missing or excluded by load_col")
-    index = pd.Index(item_tokens)
-    rows = index.get_indexer(item_table.frame[item])
-    present = rows >= 0
-    frame = item_table.frame[present].drop_duplicates(subset=[item], keep="first")
-    rows = index.get_indexer(frame[item])
-    return build_item_features(frame, item_table.types, item, rows, len(item_tokens),
-                               settings.selected_features, name)
+    if settings.item_vector_files and (folder / name).is_file():
+        check_no_clash(settings.item_vector_files, list(read_header(folder / name, settings.field_separator)),
+                       folder / name)
+    vector_paths = resolve_vector_files(_selected_vector_files(settings), folder)
+    vectors = {key: vector_feature(key, path, item_tokens) for key, path in vector_paths.items()}
+    from_file = [feature for feature in settings.selected_features if feature not in vectors]
+    columns = {}
+    if from_file:
+        if item_table is None:
+            raise DatasetError(f"selected_features {from_file} need {folder / name}, which is missing or "
+                               "excluded by load_col" + _vector_hint(settings))
+        columns = {f.name: f for f in build_item_features(item_table, item, item_tokens, from_file,
+                                                          list(settings.item_vector_files or {}))}
+    return [vectors[f] if f in vectors else columns[f] for f in settings.selected_features]
+
+
+def _selected_vector_files(settings: DataSettings) -> dict:
+    files = settings.item_vector_files or {}
+    return {name: files[name] for name in settings.selected_features if name in files}
+
+
+def _vector_hint(settings: DataSettings) -> str:
+    files = list(settings.item_vector_files or {})
+    return f" (item_vector_files provides: {', '.join(files)})" if files else ""

@@ -1,24 +1,28 @@
 """Item feature tables: one row per item id, ready to be embedded by a model.
 
 Token features become integer ids (0 = padding/missing), token_seq features a right-padded id
-matrix, float features a column of values. Items without a row in the .item file get empty
-features (id 0, no tokens, value 0).
+matrix, float features a column of values, float_seq features a dense [n_items, d] matrix (a
+fixed-length vector per item, such as an image or text embedding computed elsewhere). Items
+without a row in the .item file get empty features (id 0, no tokens, value 0, a zero vector).
 """
 from dataclasses import dataclass
+from pathlib import Path
 from typing import List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DatasetError
+from ..errors import DataFormatError, DatasetError
+from .atomic import AtomicTable
 
-SUPPORTED_KINDS = ("token", "token_seq", "float")
+SUPPORTED_KINDS = ("token", "token_seq", "float", "float_seq")
 
 
 @dataclass(frozen=True)
 class FeatureField:
-    """One item feature. `values` is [n_items] (token: int64 ids, float: float32) or
-    [n_items, max_tokens] int64 (token_seq, right-padded with 0); `vocab[i]` is the token of id i."""
+    """One item feature. `values` is [n_items] (token: int64 ids, float: float32),
+    [n_items, max_tokens] int64 (token_seq, right-padded with 0) or [n_items, d] float32
+    (float_seq, zero rows for items without a vector); `vocab[i]` is the token of id i."""
 
     name: str
     kind: str
@@ -47,12 +51,52 @@ def _seq_matrix(cells: pd.Series) -> tuple:
     return matrix, vocab
 
 
-def build_feature(name: str, kind: str, column: pd.Series, rows: np.ndarray, n_items: int) -> FeatureField:
-    """Places the file's values for `name` at item ids `rows`; other items stay empty."""
+def _lengths(cells: pd.Series) -> np.ndarray:
+    return np.fromiter(map(len, cells.to_numpy()), np.int64, len(cells))
+
+
+def vector_dimension(cells: pd.Series, line_numbers: np.ndarray, path: Path, name: str) -> int:
+    """The length d shared by every non-empty cell of a float_seq column (empty = no vector).
+
+    d is taken from the first non-empty row; `line_numbers[i]` is the file line of `cells[i]`, so
+    a cell of another length is a DataFormatError naming the file, line, field and both lengths.
+    """
+    lengths = _lengths(cells)
+    filled = np.flatnonzero(lengths)
+    if len(filled) == 0:
+        raise DatasetError(f"{path}: float_seq feature '{name}' has no non-empty cell; a dense feature needs "
+                           "a vector (numbers separated by seq_separator) for at least one item")
+    dim = int(lengths[filled[0]])
+    bad = filled[lengths[filled] != dim]
+    if len(bad):
+        more = f" ({len(bad) - 1} more line(s) have another length)" if len(bad) > 1 else ""
+        raise DataFormatError(
+            f"{path}: line {int(line_numbers[bad[0]])}, field '{name}' (float_seq): vector of length "
+            f"{int(lengths[bad[0]])}, expected length {dim} (that of line {int(line_numbers[filled[0]])}, the "
+            f"first non-empty cell); every non-empty cell of a dense feature must have the same length, an "
+            f"empty cell means no vector{more}")
+    return dim
+
+
+def _vector_matrix(cells: pd.Series, rows: np.ndarray, n_items: int, dim: int) -> np.ndarray:
+    """[n_items, dim] float32: row rows[i] holds cells[i] (already checked to be of length dim or empty)."""
+    values = np.zeros((n_items, dim), dtype=np.float32)
+    filled = _lengths(cells) > 0
+    if filled.any():
+        values[rows[filled]] = np.concatenate(list(cells.to_numpy()[filled])).reshape(-1, dim)
+    return values
+
+
+def build_feature(name: str, kind: str, column: pd.Series, rows: np.ndarray, n_items: int,
+                  dim: int = 0) -> FeatureField:
+    """Places the file's values for `name` at item ids `rows`; other items stay empty.
+    `dim` is the vector length of a float_seq feature (see `vector_dimension`)."""
     if kind == "float":
         values = np.zeros(n_items, dtype=np.float32)
         values[rows] = column.to_numpy(dtype=np.float32)
         return FeatureField(name, kind, values)
+    if kind == "float_seq":
+        return FeatureField(name, kind, _vector_matrix(column, rows, n_items, dim))
     if kind == "token":
         ids, vocab = _token_ids(column.where(column != "", None))
         ids[column.to_numpy() == ""] = 0
@@ -65,23 +109,26 @@ def build_feature(name: str, kind: str, column: pd.Series, rows: np.ndarray, n_i
     return FeatureField(name, kind, values, vocab)
 
 
-def build_item_features(item_frame: Optional[pd.DataFrame], types: dict, item_field: str,
-                        item_ids: np.ndarray, n_items: int, selected: Sequence[str],
-                        file_name: str) -> List[FeatureField]:
-    """Feature tables for `selected` columns of the item file.
-
-    `item_ids[i]` is the remapped id of row i of `item_frame`. A selected column that was not
-    loaded is an error listing the loaded ones.
-    """
-    loaded = [name for name in types if name != item_field]
+def build_item_features(table: AtomicTable, item_field: str, item_tokens: np.ndarray, selected: Sequence[str],
+                        other_features: Sequence[str] = ()) -> List[FeatureField]:
+    """Feature tables for the `selected` columns of the item file `table`, indexed by item id
+    (`item_tokens[i]` is the token of id i). Rows of items outside the catalogue are dropped, a
+    repeated item keeps its first row. A float_seq column's vector length is checked over the
+    whole file. A selected column that was not loaded is an error listing the loaded ones (and
+    `other_features`, the features available from elsewhere)."""
+    loaded = [name for name in table.types if name != item_field]
+    for name in selected:
+        if name not in loaded:
+            others = f"; item_vector_files features: {', '.join(other_features)}" if other_features else ""
+            raise DatasetError(f"selected_features names '{name}', which is not a loaded column of "
+                               f"{table.path.name}; loaded item features: {', '.join(loaded) or 'none'}{others} "
+                               "(check selected_features, load_col and item_vector_files)")
+    tokens = table.frame[item_field]
+    rows = pd.Index(item_tokens).get_indexer(tokens)
+    keep = (rows >= 0) & ~tokens.duplicated(keep="first").to_numpy()
     fields = []
     for name in selected:
-        if item_frame is None or name not in types or name == item_field:
-            raise DatasetError(f"selected_features names '{name}', which is not a loaded column of "
-                               f"{file_name}; loaded item features: {', '.join(loaded) or 'none'} "
-                               "(check selected_features and load_col)")
-        if types[name] not in SUPPORTED_KINDS:
-            raise DatasetError(f"selected feature '{name}' of {file_name} has type {types[name]}; "
-                               f"supported types: {', '.join(SUPPORTED_KINDS)}")
-        fields.append(build_feature(name, types[name], item_frame[name], item_ids, n_items))
+        kind = table.types[name]
+        dim = vector_dimension(table.frame[name], table.line_numbers, table.path, name) if kind == "float_seq" else 0
+        fields.append(build_feature(name, kind, table.frame[name][keep], rows[keep], len(item_tokens), dim))
     return fields

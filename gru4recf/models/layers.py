@@ -29,7 +29,9 @@ class ItemFeatureEncoder(nn.Module):
 
     token features are looked up, token_seq features pooled over their tokens (sum, mean or
     max; padding excluded, an item with no tokens gets zeros), float features scale a learned
-    vector. Each distinct item in a call is encoded once, then gathered.
+    vector, float_seq features (dense [d] vectors) pass through a learned projection
+    Linear(d, embedding_size) without bias, so an item without a vector gets zeros. Each
+    distinct item in a call is encoded once, then gathered.
     """
 
     def __init__(self, fields: Sequence[FeatureField], embedding_size: int, pooling_mode: str) -> None:
@@ -45,6 +47,9 @@ class ItemFeatureEncoder(nn.Module):
             elif field.kind == "token_seq":
                 module = nn.EmbeddingBag(field.num_tokens, embedding_size, mode=pooling_mode, padding_idx=0)
                 nn.init.xavier_normal_(module.weight)
+            elif field.kind == "float_seq":
+                module = nn.Linear(field.values.shape[1], embedding_size, bias=False)  # [d] -> [E]
+                nn.init.xavier_normal_(module.weight)
             else:
                 module = nn.Linear(1, embedding_size, bias=False)
                 nn.init.xavier_normal_(module.weight)
@@ -55,7 +60,7 @@ class ItemFeatureEncoder(nn.Module):
         """[U] distinct item ids -> [U, F * E]."""
         parts = []
         for index, (kind, module) in enumerate(zip(self.kinds, self.encoders)):
-            values = getattr(self, f"table_{index}")[items]
+            values = getattr(self, f"table_{index}")[items]  # [U], [U, T] or [U, d]
             if kind == "float":
                 parts.append(module(values.unsqueeze(-1)))  # [U, E]
             else:
