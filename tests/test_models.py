@@ -18,14 +18,16 @@ def features() -> list:
         genres[item, : 1 + item % 3] = [1 + (item + k) % 5 for k in range(1 + item % 3)]
     kind = np.array([0] + [1 + item % 2 for item in range(1, N_ITEMS)], dtype=np.int64)
     year = np.linspace(0, 1, N_ITEMS).astype(np.float32)
+    vec = np.random.default_rng(0).normal(size=(N_ITEMS, 5)).astype(np.float32)
+    vec[0] = 0
     return [FeatureField("class", "token_seq", genres, np.array(["[PAD]", "a", "b", "c", "d", "e"], dtype=object)),
             FeatureField("kind", "token", kind, np.array(["[PAD]", "x", "y"], dtype=object)),
-            FeatureField("year", "float", year)]
+            FeatureField("year", "float", year), FeatureField("vec", "float_seq", vec)]
 
 
 def config(**overrides) -> dict:
     values = {"embedding_size": 8, "hidden_size": 6, "num_layers": 1, "dropout_prob": 0.3,
-              "pooling_mode": "sum", "loss_type": "CE", "selected_features": ["class", "kind", "year"],
+              "pooling_mode": "sum", "loss_type": "CE", "selected_features": ["class", "kind", "year", "vec"],
               "architecture": "parallel", "subnet_weights": [1.0, 0.5], "learn_subnet_weights": True}
     values.update(overrides)
     return values
@@ -109,6 +111,8 @@ def recbole_features(model, history):
             parts.append(module.weight[table])
         elif kind == "float":
             parts.append(table.unsqueeze(-1) * module.weight.squeeze(-1))
+        elif kind == "float_seq":
+            parts.append(table @ module.weight.t())  # a dense vector projected, not collapsed
         else:
             tokens = module.weight[table]  # [B, L, T, E]
             mask = (table != 0).float().unsqueeze(-1)
