@@ -1,5 +1,6 @@
 """The benchmark tools: the synthetic generator's promises, and the scripts running end to end."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +86,9 @@ def test_presets_and_an_impossible_request(capsys):
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
+    """A benchmark script run with this checkout's gru4recf (not whichever one is installed)."""
+    env = dict(os.environ, PYTHONPATH=str(BENCHMARKS.parent), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_bench_scale_runs_end_to_end_and_prints_its_table(tiny, tmp_path):
@@ -145,3 +148,15 @@ def test_profile_steps_times_every_phase_of_a_batch(tiny):
     assert done.returncode == 0, done.stderr
     for phase in ("build batch", "zero_grad", "forward+backward", "optimizer step"):
         assert phase in done.stdout
+
+
+def test_bench_ddp_times_an_epoch_with_two_processes(tiny, tmp_path):
+    out = tmp_path / "ddp.json"
+    done = run_script(str(BENCHMARKS / "bench_ddp.py"), "--procs=2", f"--data_path={tiny}", "--dataset=tiny",
+                      "--max_batches=2", "--evaluate", f"--json_out={out}", *SMALL_MODEL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "processes" in done.stdout and "s/epoch" in done.stdout
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["processes"] == 2 and len(run["per_process"]) == 2 and run["batches_measured"] == 2
+    assert all(p["epoch_seconds"] > 0 and p["prep_seconds"] > 0 and p["eval_seconds"] > 0 for p in run["per_process"])
+    assert 0 <= run["eval_result"]["recall@10"] <= 1
