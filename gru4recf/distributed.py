@@ -171,6 +171,7 @@ def distributed_run(backend: str, device: torch.device,
                                f"backend, MASTER_ADDR/MASTER_PORT from the environment): {error}") from None
     try:
         yield DistributedContext(rank, local_rank, world_size, device if backend == "nccl" else torch.device("cpu")), device
+        dist.barrier()  # leave together: a process tearing down while a peer still talks to it can abort (gloo)
     finally:
         dist.destroy_process_group()
 
