@@ -151,7 +151,8 @@ def distributed_run(backend: str, device: torch.device,
     caller already initialised is used as it is and left open."""
     if dist.is_available() and dist.is_initialized():
         rank, world_size = dist.get_rank(), dist.get_world_size()
-        local_rank = context_from_env(environ)[1] if world_size > 1 else 0
+        environ = os.environ if environ is None else environ
+        local_rank = _integer(environ, "LOCAL_RANK") if "LOCAL_RANK" in environ else 0
         device = local_device(device, local_rank, world_size)
         comm = device if dist.get_backend() == "nccl" else torch.device("cpu")
         yield DistributedContext(rank, local_rank, world_size, comm), device
@@ -169,8 +170,9 @@ def distributed_run(backend: str, device: torch.device,
     except (RuntimeError, ValueError) as error:
         raise DistributedError(f"process {rank} of {world_size} could not join the process group ({backend} "
                                f"backend, MASTER_ADDR/MASTER_PORT from the environment): {error}") from None
+    comm = device if backend == "nccl" else torch.device("cpu")
     try:
-        yield DistributedContext(rank, local_rank, world_size, device if backend == "nccl" else torch.device("cpu")), device
+        yield DistributedContext(rank, local_rank, world_size, comm), device
         dist.barrier()  # leave together: a process tearing down while a peer still talks to it can abort (gloo)
     finally:
         dist.destroy_process_group()

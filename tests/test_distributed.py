@@ -6,6 +6,7 @@ line (run.py), about 10 s each on 2 cores. Everything else runs in this process.
 """
 import ast
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -110,8 +111,8 @@ def test_sequence_batch_shards_split_users_longest_first_and_weigh_their_targets
     examples = Examples(targets=np.concatenate([s + 1 + np.arange(n) for s, n in zip(starts, lengths)]),
                         starts=np.repeat(starts, lengths))
     items = np.arange(1, int(starts[-1] + lengths[-1] + 2)) % 13 + 1
-    make = lambda rank, world: SequenceBatches(items, examples, 12, seed=1, sampler=NegativeSampler(14), num_negatives=2,
-                                               rank=rank, world_size=world)
+    make = lambda rank, world: SequenceBatches(items, examples, 12, seed=1, sampler=NegativeSampler(14),
+                                               num_negatives=2, rank=rank, world_size=world)
     whole, shards = list(make(0, 1)), [list(make(rank, 2)) for rank in range(2)]
     assert len(shards[0]) == len(shards[1]) == len(whole)
     for batch, *parts in zip(whole, *shards):
@@ -177,6 +178,12 @@ def test_torchrun_training_writes_one_checkpoint_that_loads_alone_and_resumes(tw
     assert not any(k.startswith("module.") for k in read_checkpoint(best).state_dict)  # the model's own keys
     recommendation = load_model(best).recommend(["3", "4", "5"], k=5)
     assert len(recommendation.items) == 5
+    alone = tmp_path / "alone"  # a copy of the run's files, continued by one process
+    alone.mkdir()
+    for path in (best, last):
+        shutil.copy(path, alone / path.name)
+    assert main(cli_args(data_path, epochs=3, **out) + [f"--resume={alone / last.name}"]) == 0
+    assert read_checkpoint(alone / last.name).meta["training"]["next_epoch"] == 3
 
     resumed = torchrun("run.py", *cli_args(data_path, epochs=3, **out), f"--resume={last}")
     assert read_checkpoint(last).meta["training"]["next_epoch"] == 3
