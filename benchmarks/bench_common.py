@@ -12,6 +12,7 @@ import torch
 
 from gru4recf.atomic_write import atomic_write_text
 from gru4recf.config import Config
+from gru4recf.distributed import SINGLE_PROCESS, DistributedContext, data_parallel
 from gru4recf.models.registry import build_model
 from gru4recf.training.evaluator import Evaluator
 from gru4recf.training.optim import build_optimizer
@@ -122,16 +123,19 @@ def write_json(path: str, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def build_run(config: Config, dataset, device: torch.device,
-              trainer_class: type = Trainer, evaluator_class: type = Evaluator) -> Tuple:
+def build_run(config: Config, dataset, device: torch.device, trainer_class: type = Trainer,
+              evaluator_class: type = Evaluator, distributed: DistributedContext = SINGLE_PROCESS) -> Tuple:
     """(model, evaluator, trainer) exactly as `run_experiment` builds them, without checkpoints."""
     model = build_model(config.model, config, dataset.n_items, dataset.item_features).to(device)
-    evaluator = evaluator_class(config.metrics, config.topk, config.metric_decimal_place, device)
+    evaluator = evaluator_class(config.metrics, config.topk, config.metric_decimal_place, device,
+                                distributed=distributed)
     optimizer = build_optimizer(model.parameters(), config.learner, config.learning_rate, config.weight_decay)
     trainer = trainer_class(model, optimizer, evaluator, config.epochs, config.valid_metric, config.eval_step,
                             config.stopping_step, config.clip_grad_norm, device,
                             chunk_length=config.MAX_ITEM_LIST_LENGTH,
-                            strategy=TrainingStrategy(config.training_strategy, model.subnets))
+                            strategy=TrainingStrategy(config.training_strategy, model.subnets),
+                            parallel=data_parallel(model, distributed, config.seed,
+                                                   config.training_strategy != "simultaneous"))
     return model, evaluator, trainer
 
 

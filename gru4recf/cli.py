@@ -2,6 +2,7 @@
 
 Training: `python run.py --model=GRU4RecF --dataset=ml-100k --config_files=a.yaml --key=value`
 (`--resume=saved/X.last.pth` continues a killed run).
+Several processes: `torchrun --nproc_per_node=2 run.py --model=GRU4RecF ...` (README, "Several processes").
 Recommending: `python -m gru4recf recommend --checkpoint=saved/X.pth --items="1 50 172" --k=10`.
 A user error prints one 'gru4recf: error: ...' line on stderr and exits with status 2.
 """
@@ -74,8 +75,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("gru4recf: interrupted", file=sys.stderr)
         return 130
-    print(f"best valid: {dict(result['best_valid_result'])}")
-    print(f"test result: {dict(result['test_result'])}")
+    from .distributed import process_rank
+
+    if process_rank() == 0:  # under torchrun every process has the results; one prints them
+        print(f"best valid: {dict(result['best_valid_result'])}")
+        print(f"test result: {dict(result['test_result'])}")
     return 0
 
 

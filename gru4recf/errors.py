@@ -33,5 +33,10 @@ class TrainingError(Gru4recfError):
     """Training cannot continue (for example a NaN or infinite loss)."""
 
 
+class DistributedError(Gru4recfError):
+    """The processes of a distributed run cannot be set up (torchrun's variables missing or
+    inconsistent, a backend the devices do not support, a process group that cannot be joined)."""
+
+
 class RecommendError(Gru4recfError):
     """A recommendation request is malformed (k not a positive integer, sessions not lists)."""

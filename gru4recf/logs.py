@@ -27,6 +27,15 @@ def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO") ->
     return path
 
 
+def mute_logging() -> None:
+    """For the processes of a distributed run other than rank 0: the 'gru4recf' logger writes
+    nothing, so the run has one console output and one log file (rank 0's)."""
+    close_logging()
+    logger = logging.getLogger("gru4recf")
+    logger.propagate = False
+    logger.addHandler(logging.NullHandler())
+
+
 def close_logging() -> None:
     """Ends the run's logging: the log file is complete and released, and no handler stays bound
     to a stream (e.g. a captured stderr) after the run."""

@@ -19,8 +19,9 @@ from .data.download import ensure_dataset
 from .data.sampler import CandidateSampler, NegativeSampler
 from .data.sequence_batches import SequenceBatches
 from .data.split import Examples, split_examples
+from .distributed import SINGLE_PROCESS, DistributedContext, data_parallel, distributed_run, local_device
 from .errors import CheckpointError, DatasetError
-from .logs import close_logging, init_logging
+from .logs import close_logging, init_logging, mute_logging
 from .models.registry import build_model, feature_names
 from .runtime import init_seed, resolve_device, set_threads
 from .training.checkpoint import Checkpoint, RunCheckpoints
@@ -58,9 +59,11 @@ def _check_splits(splits: Mapping[str, Examples], name: str) -> None:
                                "split); relax user_inter_num_interval or use more data")
 
 
-def load_and_split(config: Config) -> tuple:
-    """Downloads if needed, loads, filters and splits the configured dataset: (dataset, splits)."""
-    ensure_dataset(config.dataset, config.data_path, show_progress=config.show_progress)
+def load_and_split(config: Config, distributed: DistributedContext = SINGLE_PROCESS) -> tuple:
+    """Downloads if needed, loads, filters and splits the configured dataset: (dataset, splits).
+    In a distributed run one process per machine downloads, then every process loads."""
+    with distributed.local_main_first():
+        ensure_dataset(config.dataset, config.data_path, show_progress=config.show_progress)
     dataset = load_dataset(DataSettings.from_config(config, feature_names(config.model, config)))
     logger.info(dataset.statistics())
     splits = split_examples(dataset.user_offsets, config.eval_args["split"])
@@ -68,8 +71,10 @@ def load_and_split(config: Config) -> tuple:
     return dataset, splits
 
 
-def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, Examples]) -> PreparedData:
-    """The training, validation and test iterators for one run's settings."""
+def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, Examples],
+                 distributed: DistributedContext = SINGLE_PROCESS) -> PreparedData:
+    """The training, validation and test iterators for one run's settings; in a distributed run,
+    over this process's shard of every (global) batch."""
     sampler, num_negatives, batch_size = None, 0, config.train_batch_size
     counts = np.bincount(dataset.items[splits["train"].targets], minlength=dataset.n_items)  # training popularity
     negatives = config.train_neg_sample_args
@@ -81,10 +86,11 @@ def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, 
     if config.sampled_softmax is not None:
         candidates = CandidateSampler(counts, config.sampled_softmax["num_samples"], config.sampled_softmax["alpha"])
     max_len = config.MAX_ITEM_LIST_LENGTH
-    make = lambda part, size, **kw: HistoryBatches(dataset.items, splits[part], max_len, size, **kw)
+    shard = {"rank": distributed.rank, "world_size": distributed.world_size}
+    make = lambda part, size, **kw: HistoryBatches(dataset.items, splits[part], max_len, size, **shard, **kw)
     if config.train_mode == "sequence":
         train = SequenceBatches(dataset.items, splits["train"], batch_size, config.seed, sampler, num_negatives,
-                                candidates, segment_length=config.segment_length, warmup=max_len)
+                                candidates, segment_length=config.segment_length, warmup=max_len, **shard)
     else:
         train = make("train", batch_size, shuffle=True, seed=config.seed, sampler=sampler, num_negatives=num_negatives,
                      candidate_sampler=candidates)
@@ -92,14 +98,15 @@ def make_batches(config: Config, dataset: SequenceDataset, splits: Mapping[str, 
                             make("test", config.eval_batch_size))
     logger.info(f"[Training]: train_batch_size = [{batch_size}], examples = [{len(splits['train'])}]  "
                 f"[Evaluation]: eval_batch_size = [{config.eval_batch_size}], valid = [{len(splits['valid'])}], "
-                f"test = [{len(splits['test'])}]")
+                f"test = [{len(splits['test'])}]"
+                + (f"  (batches split over {distributed.world_size} processes)" if distributed.active else ""))
     return prepared
 
 
-def prepare_data(config: Config) -> PreparedData:
+def prepare_data(config: Config, distributed: DistributedContext = SINGLE_PROCESS) -> PreparedData:
     """`load_and_split` then `make_batches`."""
     start = time.time()
-    prepared = make_batches(config, *load_and_split(config))
+    prepared = make_batches(config, *load_and_split(config, distributed), distributed)
     logger.info(f"data prepared in {time.time() - start:.2f}s")
     return prepared
 
@@ -121,14 +128,22 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
     stopped (with the same settings; only `epochs` and where/how fast things run may change) and
     ends with the metrics an uninterrupted run would have given. A missing, damaged or
     mismatched checkpoint is a CheckpointError; a run never silently starts from scratch.
+
+    Started by torchrun (several processes), the run is data-parallel (see `distributed`): every
+    process returns the same results, and rank 0 alone logs and writes checkpoints.
     """
     config = load_config(model, dataset, config_file_list, config_dict, cli_args)
-    log_file = init_logging(config.log_dir, config.model, config.dataset, config.state)
-    try:
-        logger.info(f"log file: {log_file}")
-        return run_experiment(config, saved, resume=resume)
-    finally:
-        close_logging()
+    with distributed_run(config.ddp_backend, resolve_device(config.device)) as (distributed, _):
+        if distributed.is_main:
+            log_file = init_logging(config.log_dir, config.model, config.dataset, config.state)
+        else:
+            mute_logging()
+        try:
+            if distributed.is_main:
+                logger.info(f"log file: {log_file}")
+            return run_experiment(config, saved, resume=resume, distributed=distributed)
+        finally:
+            close_logging()
 
 
 def _checkpoints(config: Config, dataset: SequenceDataset, fingerprint: str,
@@ -145,19 +160,22 @@ def _checkpoints(config: Config, dataset: SequenceDataset, fingerprint: str,
 
 
 def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = None,
-                   resume: Optional[Union[str, Path]] = None) -> dict:
+                   resume: Optional[Union[str, Path]] = None,
+                   distributed: DistributedContext = SINGLE_PROCESS) -> dict:
     """Trains and tests with a validated config; `data` = (dataset, splits) from `load_and_split`
     may be passed to reuse a loaded dataset (e.g. across hyper-parameter trials); `resume`: the
-    'last' checkpoint of a run to continue (see `run_gru4recf`)."""
+    'last' checkpoint of a run to continue (see `run_gru4recf`); `distributed`: this process's
+    place in a data-parallel run (its process group joined by the caller)."""
     logger.info("configuration:\n" + repr(config))
     resumed = open_resume(resume, config) if resume is not None else None
     for warning in config.warnings:
         logger.warning(warning)
     threads = set_threads(config.num_threads)
-    device = resolve_device(config.device)
-    logger.info(f"device: {device}, torch threads: {threads}")
+    device = local_device(resolve_device(config.device), distributed.local_rank, distributed.world_size)
+    logger.info(f"device: {device}, torch threads: {threads}"
+                + (f", processes: {distributed.world_size}" if distributed.active else ""))
     init_seed(config.seed, config.reproducibility)
-    data = make_batches(config, *data) if data is not None else prepare_data(config)
+    data = make_batches(config, *data, distributed) if data is not None else prepare_data(config, distributed)
     fingerprint = dataset_fingerprint(data.dataset) if saved or resumed is not None else ""
     if resumed is not None and resumed.meta.get("fingerprint") != fingerprint:
         raise CheckpointError(f"cannot resume from {resume}: the dataset's contents differ from those it was "
@@ -165,13 +183,16 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = N
     init_seed(config.seed, config.reproducibility)
     net = build_model(config.model, config, data.dataset.n_items, data.dataset.item_features).to(device)
     logger.info(f"{net}\nTrainable parameters: {sum(p.numel() for p in net.parameters() if p.requires_grad)}")
-    evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place, device, config.show_progress)
-    checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed) if saved else None
+    show_progress = config.show_progress and distributed.is_main
+    evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place, device, show_progress,
+                          distributed=distributed)
+    checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed) if saved and distributed.is_main else None
+    strategy = TrainingStrategy(config.training_strategy, net.subnets)
+    parallel = data_parallel(net, distributed, config.seed, find_unused_parameters=strategy.freezes)
     trainer = Trainer(net, build_optimizer(net.parameters(), config.learner, config.learning_rate, config.weight_decay),
                       evaluator, config.epochs, config.valid_metric, config.eval_step, config.stopping_step,
-                      config.clip_grad_norm, device, config.show_progress, checkpoints,
-                      chunk_length=config.MAX_ITEM_LIST_LENGTH,
-                      strategy=TrainingStrategy(config.training_strategy, net.subnets))
+                      config.clip_grad_norm, device, show_progress, checkpoints,
+                      chunk_length=config.MAX_ITEM_LIST_LENGTH, parallel=parallel, strategy=strategy)
     if checkpoints is not None:
         logger.info(f"checkpoints: best model {checkpoints.best_path}, resumable {checkpoints.last_path}")
     if resumed is not None:

@@ -86,10 +86,8 @@ def test_presets_and_an_impossible_request(capsys):
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
-    """Runs a benchmark script on this checkout's gru4recf (an installed copy elsewhere, e.g. an
-    editable install of another worktree, must not be what is tested)."""
-    root = str(BENCHMARKS.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    """A benchmark script run with this checkout's gru4recf (not whichever one is installed)."""
+    env = dict(os.environ, PYTHONPATH=str(BENCHMARKS.parent), OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -164,3 +162,15 @@ def test_bench_architectures_trains_every_design_and_prints_one_table(tiny, tmp_
     figures = json.loads(out.read_text())["results"]
     assert [run["seed"] for run in figures["id"]["runs"]] == [1, 2]
     assert figures["id"]["runs"][0]["ndcg@10"] != figures["concat"]["runs"][0]["ndcg@10"]
+
+
+def test_bench_ddp_times_an_epoch_with_two_processes(tiny, tmp_path):
+    out = tmp_path / "ddp.json"
+    done = run_script(str(BENCHMARKS / "bench_ddp.py"), "--procs=2", f"--data_path={tiny}", "--dataset=tiny",
+                      "--max_batches=2", "--evaluate", f"--json_out={out}", *SMALL_MODEL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "processes" in done.stdout and "s/epoch" in done.stdout
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["processes"] == 2 and len(run["per_process"]) == 2 and run["batches_measured"] == 2
+    assert all(p["epoch_seconds"] > 0 and p["prep_seconds"] > 0 and p["eval_seconds"] > 0 for p in run["per_process"])
+    assert 0 <= run["eval_result"]["recall@10"] <= 1

@@ -168,6 +168,8 @@ def _options() -> list:
         ("show_progress", True, c.boolean, "Show tqdm progress bars for training and evaluation."),
         ("log_dir", "log/", c.text, "Folder for per-run log files (log/<model>/...)."),
         ("checkpoint_dir", "saved/", c.text, "Folder for checkpoints: <run>.pth (best model) and <run>.last.pth (for --resume)."),
+        ("ddp_backend", "auto", c.one_of(["auto", "gloo", "nccl"]),
+         "torch.distributed backend under torchrun: 'auto' = nccl on GPUs, gloo on CPUs; unused in one process."),
     ]
     data = [
         ("data_path", os.environ.get(DATA_PATH_ENV) or "dataset/", c.text,

@@ -17,7 +17,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from .batching import Candidates, move_to
+from .batching import Candidates, move_to, shard_rows
 from .sampler import CandidateSampler, NegativeSampler
 from .split import Examples
 
@@ -37,13 +37,15 @@ class Chunk:
 class SequenceBatch:
     """Users' training sequences (or segments), longest first: `inputs` [B, T] (right-padded with 0),
     `targets` [B, T] the next item at each step (0 where there is none or the step only warms the
-    state up), `lengths` [B] steps per row, `negatives` [B, T, N]."""
+    state up), `lengths` [B] steps per row, `negatives` [B, T, N]; `weight` multiplies the batch's
+    mean loss (1 in one process; see `batching.shard_rows`)."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
     lengths: torch.Tensor
     negatives: Optional[torch.Tensor] = None
     candidates: Optional[Candidates] = None
+    weight: float = 1.0
 
     def to(self, device: torch.device) -> "SequenceBatch":
         return move_to(self, device)
@@ -51,6 +53,17 @@ class SequenceBatch:
     @property
     def num_targets(self) -> int:
         return int((self.targets != 0).sum())
+
+    def shard(self, rank: int, world_size: int) -> "SequenceBatch":
+        """Process `rank`'s rows of this global batch (round-robin, so still longest first), cut to
+        their longest sequence, weighted by their share of the batch's targets."""
+        rows, weight = shard_rows((self.targets != 0).sum(dim=1).numpy(), rank, world_size)  # targets per row
+        rows = torch.from_numpy(rows)
+        width = int(self.lengths[rows].max())
+        negatives = None if self.negatives is None else self.negatives[rows, :width]
+        candidates = None if self.candidates is None else self.candidates.rows((rows, slice(0, width)))
+        return SequenceBatch(self.inputs[rows, :width], self.targets[rows, :width], self.lengths[rows], negatives,
+                             candidates, weight)
 
     def chunks(self, length: int) -> Iterator[Chunk]:
         """Consecutive chunks of `length` steps; a row leaves once its sequence has ended."""
@@ -91,12 +104,13 @@ def user_runs(examples: Examples) -> tuple:
 
 class SequenceBatches:
     """Shuffled per epoch (seeded by (seed, epoch)); batches hold about `batch_size` targets, so
-    an epoch has about ceil(targets / batch_size) optimiser steps."""
+    an epoch has about ceil(targets / batch_size) optimiser steps. `batch_size` is global: with
+    `world_size` processes each yields its users of every batch (`SequenceBatch.shard`)."""
 
     def __init__(self, items: np.ndarray, examples: Examples, batch_size: int, seed: int = 0,
                  sampler: Optional[NegativeSampler] = None, num_negatives: int = 0,
                  candidate_sampler: Optional[CandidateSampler] = None, segment_length: Optional[int] = None,
-                 warmup: int = 0) -> None:
+                 warmup: int = 0, rank: int = 0, world_size: int = 1) -> None:
         self.items = items
         starts, counts = user_runs(examples)
         self.warm = np.zeros(len(starts), dtype=np.int64)
@@ -108,6 +122,8 @@ class SequenceBatches:
         self.sampler = sampler
         self.num_negatives = num_negatives
         self.candidate_sampler = candidate_sampler
+        self.rank = rank
+        self.world_size = world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -128,7 +144,8 @@ class SequenceBatches:
         for group in self._groups(rng.permutation(len(self.starts))):
             steps = self.warm[group] + self.counts[group]
             group = group[np.argsort(-steps, kind="stable")]
-            yield self._batch(self.starts[group], self.warm[group], self.counts[group], rng)
+            batch = self._batch(self.starts[group], self.warm[group], self.counts[group], rng)  # global: rng in step
+            yield batch if self.world_size == 1 else batch.shard(self.rank, self.world_size)
 
     def _batch(self, starts: np.ndarray, warm: np.ndarray, counts: np.ndarray,
                rng: np.random.Generator) -> SequenceBatch:

@@ -5,7 +5,7 @@ import difflib
 import sys
 from typing import NoReturn, Optional, Sequence
 
-from ..errors import ConfigError, Gru4recfError
+from ..errors import ConfigError, DistributedError, Gru4recfError
 
 _FLAGS = ("model", "dataset", "config_files", "params_file", "algo", "max_evals", "early_stop", "workers",
           "output_file", "best_config_file")
@@ -52,6 +52,17 @@ def _check_unknown(cli_args: dict) -> None:
                 raise ConfigError(f"unknown option '--{key}'; did you mean '--{close[0]}'?")
 
 
+def _check_single_process() -> None:
+    """A search runs its trials in one process (or its own worker pool); under torchrun every
+    process would run the whole search and write the same result files."""
+    from ..distributed import context_from_env
+
+    world_size = context_from_env()[2]
+    if world_size > 1:
+        raise DistributedError(f"hyper-parameter search does not run under torchrun (WORLD_SIZE={world_size}): "
+                               "start run_hyper.py with python and use --workers for parallel trials")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs a search and prints its table; user errors print one line and exit with status 2."""
     from ..config import parse_cli_args
@@ -62,6 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         output_file = args.output_file
         cli_args = parse_cli_args(rest)
         _check_unknown(cli_args)
+        _check_single_process()
         from .runner import hyper_search
 
         result = hyper_search(args.params_file, args.model, args.dataset,

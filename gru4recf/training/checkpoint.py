@@ -43,7 +43,7 @@ LAST_SUFFIX = ".last.pth"
 # Settings that may differ when a run is resumed: they change where things go and how fast, not
 # what is computed (`epochs` may be raised to train further).
 RESUME_FREE_KEYS = ("epochs", "num_threads", "show_progress", "state", "log_dir", "checkpoint_dir",
-                    "data_path", "device")
+                    "data_path", "device", "ddp_backend")
 
 
 def last_checkpoint_path(best_path: Path) -> Path:

@@ -1,4 +1,7 @@
-"""Full-ranking evaluation: every item is scored for every example, in batches."""
+"""Full-ranking evaluation: every item is scored for every example, in batches.
+
+In a distributed run each process scores its shard of the examples and the processes add their
+counts of target ranks, so every process gets exactly the metrics of one process."""
 from collections import OrderedDict
 from typing import Iterable, Sequence
 
@@ -6,8 +9,9 @@ import torch
 from tqdm import tqdm
 
 from ..data.batching import Batch
+from ..distributed import SINGLE_PROCESS, DistributedContext
 from ..models.base import SequentialRecommender
-from .metrics import compute_metrics, target_ranks
+from .metrics import metrics_from_counts, rank_counts, target_ranks
 
 
 class Evaluator:
@@ -20,22 +24,26 @@ class Evaluator:
 
     def __init__(self, metrics: Sequence[str], topk: Sequence[int], decimal_place: int = 4,
                  device: torch.device = torch.device("cpu"), show_progress: bool = False,
-                 max_scores: int = 1 << 25) -> None:
+                 max_scores: int = 1 << 25, distributed: DistributedContext = SINGLE_PROCESS) -> None:
         self.metrics = list(metrics)
         self.topk = list(topk)
         self.decimal_place = decimal_place
         self.device = device
         self.show_progress = show_progress
         self.max_scores = max_scores
+        self.distributed = distributed
 
     @torch.no_grad()
     def ranks(self, model: SequentialRecommender, batches: Iterable[Batch]) -> torch.Tensor:
-        """1-based rank of each example's target in the top max(topk) (0 = not there)."""
+        """1-based rank of each example's target in the top max(topk) (0 = not there); placeholder
+        batches (weight 0, a process without rows of a batch) are skipped."""
         was_training = model.training
         model.eval()
         ranks = []
         rows = max(1, self.max_scores // model.n_items)  # cap the [rows, n_items] score matrix
         for batch in tqdm(batches, desc="Evaluate", leave=False, disable=not self.show_progress):
+            if batch.weight == 0:
+                continue
             batch = batch.to(self.device)
             for first in range(0, len(batch), rows):
                 part = slice(first, first + rows)
@@ -48,4 +56,6 @@ class Evaluator:
         return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 
     def evaluate(self, model: SequentialRecommender, batches: Iterable[Batch]) -> "OrderedDict[str, float]":
-        return compute_metrics(self.ranks(model, batches), self.metrics, self.topk, self.decimal_place)
+        """The metrics over all examples of `batches` (of every process's shard in a distributed run)."""
+        counts = self.distributed.sum(rank_counts(self.ranks(model, batches), max(self.topk)))
+        return metrics_from_counts(counts, self.metrics, self.topk, self.decimal_place)

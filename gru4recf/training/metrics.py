@@ -1,7 +1,9 @@
 """Top-k metrics with RecBole's definitions, for one held-out target per example.
 
 Everything is computed from the target's rank in the top-k list (1-based; 0 when it is not
-among the top max(k) items), so a whole evaluation is a few vector operations.
+among the top max(k) items), so a whole evaluation is summed up by how many examples have their
+target at each rank (`rank_counts`). Those counts are exact integers: processes of a distributed
+run add theirs and get exactly the metrics of one process.
 """
 from collections import OrderedDict
 from typing import Sequence
@@ -34,12 +36,27 @@ def metric_values(name: str, ranks: torch.Tensor, k: int) -> torch.Tensor:
     raise ValueError(f"unknown metric {name}")
 
 
-def compute_metrics(ranks: torch.Tensor, metrics: Sequence[str], topk: Sequence[int],
-                    decimal_place: int = 4) -> "OrderedDict[str, float]":
-    """Mean of every metric at every k, keyed like RecBole ('recall@10'), rounded."""
+def rank_counts(ranks: torch.Tensor, k: int) -> torch.Tensor:
+    """[k + 1] int64: how many examples have their target at rank r (r = 0: not in the top k)."""
+    return torch.bincount(ranks.long().cpu(), minlength=k + 1)
+
+
+def metrics_from_counts(counts: torch.Tensor, metrics: Sequence[str], topk: Sequence[int],
+                        decimal_place: int = 4) -> "OrderedDict[str, float]":
+    """Mean of every metric at every k over the examples counted by `rank_counts`, keyed like
+    RecBole ('recall@10'), rounded."""
+    counts = counts.cpu()
+    total = int(counts.sum())
+    ranks = torch.arange(len(counts))
     result = OrderedDict()
     for name in metrics:
         for k in topk:
-            value = metric_values(name, ranks, k).mean().item() if len(ranks) else 0.0
+            value = (metric_values(name, ranks, k) * counts.double()).sum().item() / total if total else 0.0
             result[f"{name.lower()}@{k}"] = round(value, decimal_place)
     return result
+
+
+def compute_metrics(ranks: torch.Tensor, metrics: Sequence[str], topk: Sequence[int],
+                    decimal_place: int = 4) -> "OrderedDict[str, float]":
+    """Mean of every metric at every k over examples with target `ranks`, keyed like RecBole, rounded."""
+    return metrics_from_counts(rank_counts(ranks, max(topk)), metrics, topk, decimal_place)

@@ -35,6 +35,11 @@ class TrainingStrategy:
         self.phase = 0
 
     @property
+    def freezes(self) -> bool:
+        """Whether some parameters go without a gradient in some steps."""
+        return self.name != "simultaneous"
+
+    @property
     def phases(self) -> int:
         """Residual training has one phase per subnet; the other strategies one phase in all."""
         return len(self.subnets) if self.name == "residual" else 1

@@ -12,9 +12,10 @@ import torch
 from tqdm import tqdm
 
 from ..data.batching import Batch, HistoryBatches
-from ..data.sequence_batches import SequenceBatch, SequenceBatches
+from ..data.sequence_batches import Chunk, SequenceBatch, SequenceBatches
+from ..distributed import DataParallel
 from ..errors import TrainingError
-from ..models.base import SequentialRecommender
+from ..models.base import Hidden, SequentialRecommender
 from .checkpoint import Checkpoint, RunCheckpoints
 from .evaluator import Evaluator
 from .strategies import TrainingStrategy
@@ -62,14 +63,20 @@ class Trainer:
     With `checkpoints`, the best model is saved on every improvement and a 'last' checkpoint
     after every epoch (weights, optimiser, early-stopping counters, RNG states); `restore` reads
     one back so that `fit` continues the run as if it had never stopped (batches are seeded by
-    (seed, epoch), so the epoch is all they need)."""
+    (seed, epoch), so the epoch is all they need).
+
+    `parallel` runs the training computations (through DDP in a distributed run, where every
+    process trains on its shard of each global batch and rank 0 takes the early-stopping
+    decisions); the default trains in this process alone."""
 
     def __init__(self, model: SequentialRecommender, optimizer: torch.optim.Optimizer, evaluator: Evaluator,
                  epochs: int, valid_metric: str, eval_step: int = 1, stopping_step: int = 10,
                  clip_grad_norm: Optional[Mapping] = None, device: torch.device = torch.device("cpu"),
                  show_progress: bool = False, checkpoints: Optional[RunCheckpoints] = None,
-                 chunk_length: int = 50, strategy: Optional[TrainingStrategy] = None) -> None:
+                 chunk_length: int = 50, parallel: Optional[DataParallel] = None,
+                 strategy: Optional[TrainingStrategy] = None) -> None:
         self.model = model
+        self.parallel = parallel if parallel is not None else DataParallel()
         self.optimizer = optimizer
         self.evaluator = evaluator
         self.epochs = epochs
@@ -92,7 +99,8 @@ class Trainer:
         self.stopped = False
 
     def train_epoch(self, batches: Iterable[Batch], epoch: int) -> float:
-        """One pass over the training batches; returns the summed batch losses (as RecBole logs)."""
+        """One pass over the training batches; returns the summed batch losses (as RecBole logs; of
+        the global batches in a distributed run)."""
         self.model.train()
         total = 0.0
         bar = tqdm(batches, desc=f"Train {epoch:>4}", leave=False, disable=not self.show_progress)
@@ -103,15 +111,15 @@ class Trainer:
             if isinstance(batch, SequenceBatch):
                 loss = self._sequence_backward(batch, epoch, index)
             else:
-                loss = self.model.loss(batch.history, batch.lengths, batch.targets, batch.negatives,
-                                       batch.candidates)
+                loss = self.parallel(self.model.loss, batch.history, batch.lengths, batch.targets, batch.negatives,
+                                     batch.candidates) * batch.weight
                 self._check_finite(loss, epoch, index)
                 loss.backward()
             if self.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
             self.optimizer.step()
             total += loss.item()
-        return total
+        return self.parallel.global_loss(total)
 
     def _set_trainable(self, groups: Optional[frozenset]) -> None:
         """Freezes every parameter group not in `groups` (None: trains all)."""
@@ -133,17 +141,25 @@ class Trainer:
 
     def _sequence_backward(self, batch: SequenceBatch, epoch: int, index: int) -> torch.Tensor:
         """Backpropagates the mean loss over every target position of `batch`, chunk by chunk
-        (truncated BPTT: the state crosses chunk edges, gradients do not)."""
+        (truncated BPTT: the state crosses chunk edges, gradients do not). Distributed, only the
+        last chunk's backward all-reduces the gradients the chunks accumulated."""
         total, hidden = torch.zeros((), device=self.device), None
-        for chunk in batch.chunks(self.chunk_length):
+        chunks = list(batch.chunks(self.chunk_length))
+        for number, chunk in enumerate(chunks):
             if hidden is not None:
                 hidden = self.model.carry(hidden, chunk.inputs.shape[0])
-            outputs, hidden = self.model.encode_steps(chunk.inputs, hidden)
-            loss = self.model.step_loss(outputs, chunk.targets, chunk.negatives, chunk.candidates) / batch.num_targets
-            self._check_finite(loss, epoch, index)
-            loss.backward()
+            with self.parallel.sync(now=number == len(chunks) - 1):
+                loss, hidden = self.parallel(self._chunk_loss, chunk, hidden)
+                loss = loss / batch.num_targets * batch.weight
+                self._check_finite(loss, epoch, index)
+                loss.backward()
             total += loss.detach()
         return total
+
+    def _chunk_loss(self, chunk: Chunk, hidden: Optional[Hidden]) -> Tuple[torch.Tensor, Hidden]:
+        """The summed loss of one chunk's steps and the state after it."""
+        outputs, hidden = self.model.encode_steps(chunk.inputs, hidden)
+        return self.model.step_loss(outputs, chunk.targets, chunk.negatives, chunk.candidates), hidden
 
     def _validate(self, epoch: int, valid_batches: Iterable[Batch]) -> None:
         start = time.time()
@@ -156,8 +172,9 @@ class Trainer:
         logger.info(f"valid result: {_format(result)}")
 
     def _record(self, epoch: int, score: float, result: dict) -> bool:
-        """RecBole's early-stopping bookkeeping; returns whether this epoch is the new best."""
-        if score >= self.best_score:
+        """RecBole's early-stopping bookkeeping; returns whether this epoch is the new best (as rank
+        0 decides it, for every process)."""
+        if self.parallel.context.from_main(score >= self.best_score):
             self.best_score, self.best_result, self.best_epoch = score, result, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             if self.checkpoints is not None:
@@ -202,6 +219,7 @@ class Trainer:
             if self.stopped:
                 break
             train_batches.set_epoch(epoch)
+            self.parallel.start_epoch(epoch)
             start = time.time()
             loss = self.train_epoch(train_batches, epoch)
             logger.info(f"epoch {epoch} training [time: {time.time() - start:.2f}s, train loss: {loss:.4f}]")
