@@ -94,13 +94,17 @@ def test_run_killed_after_epoch_2_and_resumed_ends_like_the_uninterrupted_run(da
     assert not list((tmp_path / "saved").glob("*.tmp"))
 
 
-@pytest.mark.parametrize("train_mode", ["augment", "sequence"])
-def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode, data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("train_mode, model, strategy", [("augment", "GRU4Rec", "simultaneous"),
+                                                      ("sequence", "GRU4Rec", "simultaneous"),
+                                                      ("sequence", "GRU4RecF", "residual")])
+def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode, model, strategy, data_dir, tmp_path,
+                                                                      monkeypatch):
     # A high learning rate makes validation scores fall back, so early stopping (stopping_step=1)
     # has stale counters to carry over and ends the run before `epochs`; dropout draws from the
-    # torch generator, whose state the checkpoint must carry.
-    config = config_for(data_dir, tmp_path, model="GRU4Rec", epochs=12, stopping_step=1, learning_rate=0.3,
-                        train_mode=train_mode)
+    # torch generator, whose state the checkpoint must carry. Residual training must also carry
+    # its phase (which subnet trains).
+    config = config_for(data_dir, tmp_path, model=model, epochs=12, stopping_step=1, learning_rate=0.3,
+                        train_mode=train_mode, training_strategy=strategy)
     copies = tmp_path / "copies"
     copies.mkdir()
     save_last = RunCheckpoints.save_last
@@ -110,18 +114,20 @@ def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode
         shutil.copy(self.last_path, copies / f"epoch-{epoch}.pth")
 
     monkeypatch.setattr(RunCheckpoints, "save_last", save_and_copy)
-    uninterrupted = run_gru4recf("GRU4Rec", "toy", config)
+    uninterrupted = run_gru4recf(model, "toy", config)
     monkeypatch.undo()
     saved = sorted(copies.glob("epoch-*.pth"), key=lambda p: int(p.stem.split("-")[1]))
     progress = [read_checkpoint(path).meta["training"] for path in saved]
     assert progress[-1]["stopped"] and len(saved) < config["epochs"], "the run should stop early"
     assert any(p["stale"] > 0 and not p["stopped"] for p in progress), "no epoch with a stale counter"
+    if strategy == "residual":
+        assert progress[0]["phase"] == 0 and progress[-1]["phase"] == 1, "the run should reach the second subnet"
 
     for path in saved:
         folder = tmp_path / path.stem
         folder.mkdir()
         resume_from = shutil.copy(path, folder / "run.last.pth")
-        assert run_gru4recf("GRU4Rec", "toy", config, resume=resume_from) == uninterrupted, path.name
+        assert run_gru4recf(model, "toy", config, resume=resume_from) == uninterrupted, path.name
 
 
 def test_a_finished_run_can_be_extended_by_raising_epochs(data_dir, tmp_path):
