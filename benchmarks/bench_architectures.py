@@ -84,9 +84,10 @@ def main(argv=None) -> int:
         results[label] = run_row(dict(base, **overrides), seeds, cache)
         print(f"{label}: NDCG@10 {results[label]['ndcg@10']:.4f} ({results[label]['seconds']:.0f} s/run)",
               file=sys.stderr, flush=True)
+        if args.json_out:  # after every row, so that a long benchmark stopped midway keeps what it measured
+            write_json(args.json_out, {"settings": base, "seeds": seeds, "environment": environment(),
+                                       "results": results})
     print(table(results))
-    if args.json_out:
-        write_json(args.json_out, {"settings": base, "seeds": seeds, "environment": environment(), "results": results})
     return 0
 
 
