@@ -12,11 +12,10 @@ import torch
 
 from gru4recf.atomic_write import atomic_write_text
 from gru4recf.config import Config
-from gru4recf.distributed import SINGLE_PROCESS, DistributedContext, data_parallel
+from gru4recf.distributed import SINGLE_PROCESS, DistributedContext
 from gru4recf.models.registry import build_model
+from gru4recf.quick_start import build_trainer
 from gru4recf.training.evaluator import Evaluator
-from gru4recf.training.optim import build_optimizer
-from gru4recf.training.strategies import TrainingStrategy
 from gru4recf.training.trainer import Trainer
 
 MIB = 1024 * 1024
@@ -129,13 +128,7 @@ def build_run(config: Config, dataset, device: torch.device, trainer_class: type
     model = build_model(config.model, config, dataset.n_items, dataset.item_features).to(device)
     evaluator = evaluator_class(config.metrics, config.topk, config.metric_decimal_place, device,
                                 distributed=distributed)
-    optimizer = build_optimizer(model.parameters(), config.learner, config.learning_rate, config.weight_decay)
-    trainer = trainer_class(model, optimizer, evaluator, config.epochs, config.valid_metric, config.eval_step,
-                            config.stopping_step, config.clip_grad_norm, device,
-                            chunk_length=config.MAX_ITEM_LIST_LENGTH,
-                            strategy=TrainingStrategy(config.training_strategy, model.subnets),
-                            parallel=data_parallel(model, distributed, config.seed,
-                                                   config.training_strategy != "simultaneous"))
+    trainer = build_trainer(config, model, evaluator, device, distributed, trainer_class=trainer_class)
     return model, evaluator, trainer
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
+import torch
 
 from . import __version__
 from .config import Config, load_config
@@ -22,6 +23,7 @@ from .data.split import Examples, split_examples
 from .distributed import SINGLE_PROCESS, DistributedContext, data_parallel, distributed_run, local_device
 from .errors import CheckpointError, DatasetError
 from .logs import close_logging, init_logging, mute_logging
+from .models.base import SequentialRecommender
 from .models.registry import build_model, feature_names
 from .runtime import init_seed, resolve_device, set_threads
 from .training.checkpoint import Checkpoint, RunCheckpoints
@@ -159,6 +161,19 @@ def _checkpoints(config: Config, dataset: SequenceDataset, fingerprint: str,
     return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features)
 
 
+def build_trainer(config: Config, net: SequentialRecommender, evaluator: Evaluator, device: torch.device,
+                  distributed: DistributedContext = SINGLE_PROCESS, show_progress: bool = False,
+                  checkpoints: Optional[RunCheckpoints] = None, trainer_class: type = Trainer) -> Trainer:
+    """The trainer of one run's settings for `net`: its optimiser, training strategy and (in a
+    distributed run) DDP wrapping, which must know whether the strategy freezes parameters."""
+    strategy = TrainingStrategy(config.training_strategy, net.subnets)
+    parallel = data_parallel(net, distributed, config.seed, find_unused_parameters=strategy.freezes)
+    optimizer = build_optimizer(net.parameters(), config.learner, config.learning_rate, config.weight_decay)
+    return trainer_class(net, optimizer, evaluator, config.epochs, config.valid_metric, config.eval_step,
+                         config.stopping_step, config.clip_grad_norm, device, show_progress, checkpoints,
+                         chunk_length=config.MAX_ITEM_LIST_LENGTH, parallel=parallel, strategy=strategy)
+
+
 def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = None,
                    resume: Optional[Union[str, Path]] = None,
                    distributed: DistributedContext = SINGLE_PROCESS) -> dict:
@@ -187,12 +202,7 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[tuple] = N
     evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place, device, show_progress,
                           distributed=distributed)
     checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed) if saved and distributed.is_main else None
-    strategy = TrainingStrategy(config.training_strategy, net.subnets)
-    parallel = data_parallel(net, distributed, config.seed, find_unused_parameters=strategy.freezes)
-    trainer = Trainer(net, build_optimizer(net.parameters(), config.learner, config.learning_rate, config.weight_decay),
-                      evaluator, config.epochs, config.valid_metric, config.eval_step, config.stopping_step,
-                      config.clip_grad_norm, device, show_progress, checkpoints,
-                      chunk_length=config.MAX_ITEM_LIST_LENGTH, parallel=parallel, strategy=strategy)
+    trainer = build_trainer(config, net, evaluator, device, distributed, show_progress, checkpoints)
     if checkpoints is not None:
         logger.info(f"checkpoints: best model {checkpoints.best_path}, resumable {checkpoints.last_path}")
     if resumed is not None:

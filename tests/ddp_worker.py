@@ -15,13 +15,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gru4recf.config import load_config  # noqa: E402
-from gru4recf.distributed import DistributedContext, data_parallel, distributed_run  # noqa: E402
+from gru4recf.distributed import DistributedContext, distributed_run  # noqa: E402
 from gru4recf.models.registry import build_model  # noqa: E402
-from gru4recf.quick_start import load_and_split, make_batches, run_gru4recf  # noqa: E402
+from gru4recf.quick_start import build_trainer, load_and_split, make_batches, run_gru4recf  # noqa: E402
 from gru4recf.runtime import init_seed, set_threads  # noqa: E402
 from gru4recf.training.evaluator import Evaluator  # noqa: E402
-from gru4recf.training.optim import build_optimizer  # noqa: E402
-from gru4recf.training.trainer import Trainer  # noqa: E402
 from helpers import small_config, write_pattern_dataset  # noqa: E402
 
 NAME = "ddp"
@@ -66,9 +64,7 @@ def build(config, distributed: DistributedContext):
     init_seed(config.seed, config.reproducibility)
     model = build_model(config.model, config, data.dataset.n_items, data.dataset.item_features)
     evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place, distributed=distributed)
-    trainer = Trainer(model, build_optimizer(model.parameters(), config.learner, config.learning_rate, 0.0),
-                      evaluator, config.epochs, config.valid_metric, chunk_length=config.MAX_ITEM_LIST_LENGTH,
-                      parallel=data_parallel(model, distributed, config.seed))
+    trainer = build_trainer(config, model, evaluator, torch.device("cpu"), distributed)
     return data, model, evaluator, trainer
 
 
