@@ -71,8 +71,7 @@ class GRU4RecF(SequentialRecommender):
 
     def _subnet_weights(self, values: Sequence[float], learned: bool) -> None:
         """The `weighted` architecture's per-subnet output weights: parameters when learned, else buffers."""
-        self.weighted = self.architecture == "weighted"
-        for name, value in zip(self.subnets if self.weighted else (), values):
+        for name, value in zip(self.subnets if self.architecture == "weighted" else (), values):
             tensor = torch.tensor(float(value))
             if learned:
                 self.register_parameter(f"weight_{name}", nn.Parameter(tensor))
@@ -85,7 +84,7 @@ class GRU4RecF(SequentialRecommender):
             return self.dropout(self.item_embedding(items))
         if name == "feature":
             return self.features(items)
-        return torch.cat([self.dropout(self.item_embedding(items)), self.features(items)], dim=-1)
+        return torch.cat([self._input("item", items), self._input("feature", items)], dim=-1)
 
     def _run(self, inputs: torch.Tensor, hidden: Optional[tuple] = None) -> Tuple[List[torch.Tensor], tuple]:
         """Every subnet's GRU outputs [B, L, H] and final states."""
@@ -102,7 +101,7 @@ class GRU4RecF(SequentialRecommender):
         total = 0
         for name, output in zip(self.subnets, outputs):
             part = self.heads[name](output)
-            total = total + (getattr(self, f"weight_{name}") * part if self.weighted else part)
+            total = total + (getattr(self, f"weight_{name}") * part if self.architecture == "weighted" else part)
         return total + self.bias if self.bias is not None else total
 
     def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
