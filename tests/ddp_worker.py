@@ -32,7 +32,7 @@ FIRST_STEP_CASES = {
     "augment-sampled-softmax": {"train_batch_size": 63, "sampled_softmax": {"num_samples": 8, "alpha": 0.75}},
     "augment-one-example": {"train_batch_size": 1},
     "sequence-CE": {"train_mode": "sequence", "train_batch_size": 301},
-    "sequence-BPR": dict(BPR, train_mode="sequence", train_batch_size=301),
+    "sequence-BPR": dict(BPR, train_mode="sequence", train_batch_size=301, segment_length=None),  # whole sequences
 }
 EVAL_SETTINGS = {"eval_batch_size": 7, "metric_decimal_place": 12}
 # The training run compared with the command line's interrupted-and-resumed run.

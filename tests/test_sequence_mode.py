@@ -123,6 +123,7 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("overrides", [{"train_mode": "sequence"},
+                                       {"train_mode": "sequence", "segment_length": None},
                                        {"train_mode": "sequence", "loss_type": "BPR"},
                                        {"train_mode": "sequence", "sampled_softmax": {"num_samples": 8}},
                                        {"sampled_softmax": {"num_samples": 8}}])

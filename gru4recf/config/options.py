@@ -222,9 +222,9 @@ def _options() -> list:
          "CE over shared sampled items per batch, e.g. {'num_samples': 1024, 'alpha': 0.75}; None = all items."),
         ("train_mode", "augment", c.one_of(["augment", "sequence"]),
          "augment: RecBole's one example per target; sequence: each sequence read once, loss at every step."),
-        ("segment_length", None, c.optional(c.integer(1)),
-         "train_mode 'sequence': None = whole sequences; N = segments of N targets, shuffled across users, "
-         "each after a warm-up of up to MAX_ITEM_LIST_LENGTH items."),
+        ("segment_length", 50, c.optional(c.integer(1)),
+         "train_mode 'sequence': segments of N targets, shuffled across users, each after a warm-up of up to "
+         "MAX_ITEM_LIST_LENGTH items; None = whole sequences, the state carried across chunks."),
         ("training_strategy", "simultaneous", c.one_of(STRATEGIES, False),
          "How parallel subnets train: simultaneous, alternating, residual or interleaving (see 'Training strategies')."),
         ("eval_step", 1, c.integer(1), "Validate every N epochs."),
