@@ -4,7 +4,9 @@
         [--eval_users=10000] [--max_batches=0] [--json_out=FILE] [--key=value ...]
 
 Defaults (any config key can override them): train_mode=sequence, loss_type=CE,
-sampled_softmax={'num_samples': 1024, 'alpha': 0.75}, show_progress=False.
+sampled_softmax={'num_samples': 1024, 'alpha': 0.75}, learner=sparse_adam (the item table's rows
+move only when a batch touches them, so a step costs the same whatever the catalogue's size),
+show_progress=False.
 
 Stages, each timed with the RSS at its start and end and the largest RSS sampled (every 10 ms)
 from /proc/self/status while it ran:
@@ -35,7 +37,7 @@ from gru4recf.quick_start import load_and_split, make_batches
 from gru4recf.runtime import init_seed, resolve_device, set_threads
 
 DEFAULTS = {"train_mode": "sequence", "loss_type": "CE", "sampled_softmax": {"num_samples": 1024, "alpha": 0.75},
-            "show_progress": False}
+            "learner": "sparse_adam", "show_progress": False}
 
 
 def subset(examples: Examples, count: int, seed: int) -> Examples:
@@ -80,7 +82,8 @@ def measure(config, eval_users: int, max_batches: int) -> dict:
     prep = recorder.stages[0].seconds + recorder.stages[1].seconds
     return {
         "dataset": config.dataset, "model": config.model, "train_mode": config.train_mode,
-        "loss_type": config.loss_type, "sampled_softmax": config.sampled_softmax,
+        "loss_type": config.loss_type, "sampled_softmax": config.sampled_softmax, "learner": config.learner,
+        "segment_length": config.segment_length if config.train_mode == "sequence" else None,
         "users": dataset.n_users - 1, "items": dataset.n_items - 1, "interactions": dataset.n_interactions,
         "train_targets": len(splits["train"]), "valid_users": len(splits["valid"]),
         "batches_per_epoch": total_batches, "train_batch_size": config.train_batch_size,
@@ -105,7 +108,8 @@ def summary(figures: dict) -> str:
     rows = [
         ("dataset", f"{f['dataset']}: {f['users']} users, {f['items']} items, {f['interactions']} interactions"),
         ("model / train_mode / loss", f"{f['model']} / {f['train_mode']} / {f['loss_type']}, "
-                                      f"sampled_softmax={f['sampled_softmax']}"),
+                                      f"sampled_softmax={f['sampled_softmax']}, learner={f['learner']}, "
+                                      f"segment_length={f['segment_length']}"),
         ("torch threads", f"{f['threads']} (1-min load average of the machine {f['environment']['load_average_1min']:.1f})"),
         ("training targets / batches per epoch", f"{f['train_targets']} / {f['batches_per_epoch']}"),
         ("data preparation s", f"{f['prep_seconds']:.2f} (CPU {f['prep_cpu_seconds']:.2f})"),

@@ -29,7 +29,7 @@ from .runtime import init_seed, resolve_device, set_threads
 from .training.checkpoint import Checkpoint, RunCheckpoints
 from .training.resume import dataset_fingerprint, open_resume
 from .training.evaluator import Evaluator
-from .training.optim import build_optimizer
+from .training.optim import SPARSE_LEARNERS, build_optimizer
 from .training.strategies import TrainingStrategy
 from .training.trainer import Trainer
 
@@ -167,6 +167,7 @@ def build_trainer(config: Config, net: SequentialRecommender, evaluator: Evaluat
     """The trainer of one run's settings for `net`: its optimiser, training strategy and (in a
     distributed run) DDP wrapping, which must know whether the strategy freezes parameters."""
     strategy = TrainingStrategy(config.training_strategy, net.subnets)
+    net.item_embedding.sparse = config.learner in SPARSE_LEARNERS  # before DDP, which reads it
     parallel = data_parallel(net, distributed, config.seed, find_unused_parameters=strategy.freezes)
     optimizer = build_optimizer(net.parameters(), config.learner, config.learning_rate, config.weight_decay)
     return trainer_class(net, optimizer, evaluator, config.epochs, config.valid_metric, config.eval_step,

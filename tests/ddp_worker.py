@@ -33,6 +33,9 @@ FIRST_STEP_CASES = {
     "augment-one-example": {"train_batch_size": 1},
     "sequence-CE": {"train_mode": "sequence", "train_batch_size": 301},
     "sequence-BPR": dict(BPR, train_mode="sequence", train_batch_size=301, segment_length=None),  # whole sequences
+    # sparse item-table gradients through DDP; Adam's first step moves each touched weight by ~lr
+    "sequence-sparse-adam": {"train_mode": "sequence", "train_batch_size": 301, "learner": "sparse_adam",
+                             "learning_rate": 0.01, "sampled_softmax": {"num_samples": 8, "alpha": 0.75}},
 }
 EVAL_SETTINGS = {"eval_batch_size": 7, "metric_decimal_place": 12}
 # The training run compared with the command line's interrupted-and-resumed run.

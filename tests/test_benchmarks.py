@@ -101,6 +101,7 @@ def test_bench_scale_runs_end_to_end_and_prints_its_table(tiny, tmp_path):
         assert row in done.stdout
     figures = json.loads(out.read_text())
     assert figures["train_mode"] == "sequence" and figures["sampled_softmax"]["num_samples"] == 1024
+    assert figures["learner"] == "sparse_adam" and figures["segment_length"] == 50
     assert figures["eval_users"] == 10 and figures["epoch_batches_measured"] == 2
     assert figures["epoch_extrapolated"] == (figures["batches_per_epoch"] > 2)
     assert figures["peak_rss_mib"] >= figures["peak_rss_after_prep_mib"] > 0

@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from . import checks as c
 
 METRICS = ("Recall", "MRR", "NDCG", "Hit", "Precision", "MAP")
-LEARNERS = ("adam", "sgd", "adagrad", "rmsprop")
+LEARNERS = ("adam", "sgd", "adagrad", "rmsprop", "sparse_adam")
 DATA_PATH_ENV = "GRU4RECF_DATA_PATH"
 ARCHITECTURES = ("parallel", "weighted", "concat", "id", "feature")
 STRATEGIES = ("simultaneous", "alternating", "residual", "interleaving")
@@ -212,7 +212,9 @@ def _options() -> list:
     training = [
         ("epochs", 300, c.integer(1), "Maximum number of training epochs."),
         ("train_batch_size", 2048, c.integer(1), "Training examples (target positions) per batch."),
-        ("learner", "adam", c.one_of(LEARNERS), "Optimiser: adam, sgd, adagrad or rmsprop."),
+        ("learner", "adam", c.one_of(LEARNERS),
+         "Optimiser: adam, sgd, adagrad, rmsprop or sparse_adam (Adam; the item table's rows move only when a "
+         "batch touches them: for large catalogues with sampled_softmax or BPR)."),
         ("learning_rate", 0.001, c.number(0.0, min_open=True), "Optimiser learning rate."),
         ("weight_decay", 0.0, c.number(0.0), "L2 weight decay passed to the optimiser."),
         ("clip_grad_norm", None, _clip_grad_norm, "None, or {'max_norm': 5.0, 'norm_type': 2}."),
