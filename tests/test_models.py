@@ -138,12 +138,23 @@ def test_gru4recf_matches_recbole_computation(pooling):
     assert torch.allclose(model.encode(history, lengths), expected, atol=1e-5)
 
 
-def test_parallel_output_layer_is_drawn_as_recbole_s_single_dense_layer():
+def test_gru4recf_is_initialised_as_recbole_s_gru4recf():
+    """RecBole applies xavier_normal_initialization to GRU4RecF: Xavier-normal embeddings and dense
+    layer (over its single Linear(2H, E)), zero bias, and torch's default for the GRUs."""
     torch.manual_seed(0)
-    model = build_model("GRU4RecF", config(hidden_size=32), N_ITEMS, features())
-    bound = 1 / (2 * 32) ** 0.5  # nn.Linear(2H, E)'s init bound; a Linear(H, E) would reach 1/sqrt(H)
-    blocks = torch.cat([model.heads["item"].weight, model.heads["feature"].weight])
-    assert blocks.abs().max() <= bound and blocks.abs().max() > 0.9 * bound
+    hidden = 32
+    model = build_model("GRU4RecF", config(hidden_size=hidden), N_ITEMS, features())
+    size = model.item_embedding.weight.shape[1]
+    blocks = torch.cat([model.heads["item"].weight, model.heads["feature"].weight], dim=1)  # [E, 2H]
+    assert blocks.std().item() == pytest.approx((2 / (2 * hidden + size)) ** 0.5, rel=0.1)
+    assert torch.count_nonzero(model.bias) == 0
+    assert model.item_embedding.weight.std().item() == pytest.approx((2 / (N_ITEMS + size)) ** 0.5, rel=0.1)
+    bound = 1 / hidden ** 0.5  # torch's GRU init: U(-1/sqrt(H), 1/sqrt(H)); Xavier would exceed it
+    weights = torch.cat([w.flatten() for gru in model.grus.values() for w in gru.parameters()])
+    assert weights.abs().max() <= bound and weights.abs().max() > 0.95 * bound
+    weighted = build_model("GRU4RecF", config(hidden_size=hidden, architecture="weighted"), N_ITEMS, features())
+    assert weighted.heads["item"].weight.std().item() == pytest.approx((2 / (hidden + size)) ** 0.5, rel=0.1)
+    assert torch.count_nonzero(weighted.heads["item"].bias) == 0
 
 
 def test_weighted_architecture_sums_subnet_outputs_with_their_weights():

@@ -103,7 +103,7 @@ def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode
     # has stale counters to carry over and ends the run before `epochs`; dropout draws from the
     # torch generator, whose state the checkpoint must carry. Residual training must also carry
     # its phase (which subnet trains).
-    config = config_for(data_dir, tmp_path, model=model, epochs=12, stopping_step=1, learning_rate=0.3,
+    config = config_for(data_dir, tmp_path, model=model, epochs=20, stopping_step=1, learning_rate=0.3,
                         train_mode=train_mode, training_strategy=strategy)
     copies = tmp_path / "copies"
     copies.mkdir()

@@ -21,7 +21,7 @@ from torch.nn.utils import skip_init
 
 from ..data.features import FeatureField
 from .base import SequentialRecommender
-from .layers import ItemFeatureEncoder, gather_last, init_gru
+from .layers import ItemFeatureEncoder, gather_last, xavier_linear
 
 SUBNETS = {"parallel": ("item", "feature"), "weighted": ("item", "feature"), "concat": ("joint",),
            "id": ("item",), "feature": ("feature",)}
@@ -50,17 +50,16 @@ class GRU4RecF(SequentialRecommender):
                                    for name in self.subnets})
         self.heads = self._heads(hidden_size, embedding_size)
         self._subnet_weights(subnet_weights, learn_subnet_weights)
-        nn.init.xavier_normal_(self.item_embedding.weight)
-        for gru in self.grus.values():
-            init_gru(gru)
+        nn.init.xavier_normal_(self.item_embedding.weight)  # the GRUs keep torch's default, as in RecBole
 
     def _heads(self, hidden_size: int, embedding_size: int) -> nn.ModuleDict:
-        """One dense layer per subnet. For `parallel`, RecBole's single Linear(2H, E) is drawn and
-        split into per-subnet blocks without bias plus one shared output bias."""
+        """One dense layer per subnet, Xavier-normal with a zero bias (RecBole's GRU4RecF
+        initialisation). For `parallel`, RecBole's single Linear(2H, E) is drawn and split into
+        per-subnet blocks without bias plus one shared output bias."""
         if self.architecture != "parallel":
             self.bias = None
-            return nn.ModuleDict({name: nn.Linear(hidden_size, embedding_size) for name in self.subnets})
-        joint = nn.Linear(len(self.subnets) * hidden_size, embedding_size)
+            return nn.ModuleDict({name: xavier_linear(hidden_size, embedding_size) for name in self.subnets})
+        joint = xavier_linear(len(self.subnets) * hidden_size, embedding_size)
         heads = nn.ModuleDict({name: skip_init(nn.Linear, hidden_size, embedding_size, bias=False)
                                for name in self.subnets})  # filled from `joint`, drawing nothing
         with torch.no_grad():

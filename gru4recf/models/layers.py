@@ -19,9 +19,18 @@ def gather_last(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 def init_gru(gru: nn.GRU) -> None:
-    """RecBole's initialisation: Xavier-uniform on the first layer's weights only."""
+    """RecBole's GRU4Rec initialisation: Xavier-uniform on the first layer's weights only."""
     nn.init.xavier_uniform_(gru.weight_hh_l0)
     nn.init.xavier_uniform_(gru.weight_ih_l0)
+
+
+def xavier_linear(in_features: int, out_features: int) -> nn.Linear:
+    """A dense layer initialised as RecBole's `xavier_normal_initialization`: Xavier-normal
+    weights, zero bias."""
+    layer = nn.Linear(in_features, out_features)
+    nn.init.xavier_normal_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 class ItemFeatureEncoder(nn.Module):
