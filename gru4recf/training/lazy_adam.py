@@ -8,7 +8,7 @@ torch.optim.SparseAdam ("lazy" Adam); a dense gradient gets plain Adam. Unlike S
 RecBole's `sparse_adam` builds, which refuses dense gradients), one optimiser serves the whole
 model, so its state is one `state_dict` for checkpoints.
 """
-from typing import Iterable, Tuple
+from typing import Callable, Iterable, Optional, Tuple
 
 import torch
 
@@ -23,7 +23,7 @@ class LazyAdam(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], torch.Tensor]] = None) -> Optional[torch.Tensor]:
         loss = None
         if closure is not None:
             with torch.enable_grad():
