@@ -300,3 +300,13 @@ def test_settings_an_architecture_ignores_are_warned_about():
 def test_subnet_weights_must_be_two_numbers(value):
     with pytest.raises(ConfigError, match="subnet_weights.*two numbers"):
         load_config("GRU4RecF", cli_args={"subnet_weights": value})
+
+
+SHIPPED = sorted((__import__("pathlib").Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_file_passes_the_schema(path):
+    written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config = load_config(config_file_list=[str(path)])
+    assert all(config.sources[key] not in ("default", f"{config.model} defaults") for key in written)
