@@ -2,6 +2,7 @@
 fails with a ConfigError that names the key (and where it came from), and the result is read-only."""
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -302,7 +303,7 @@ def test_subnet_weights_must_be_two_numbers(value):
         load_config("GRU4RecF", cli_args={"subnet_weights": value})
 
 
-SHIPPED = sorted((__import__("pathlib").Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

@@ -116,6 +116,7 @@ def _last(layers: list, key: str) -> Optional[str]:
 
 def _cross_check(values: dict, sources: dict) -> Config:
     from ..models.registry import model_names
+    from ..training.optim import SPARSE_LEARNERS
 
     values["model"] = one_of(model_names(), case_insensitive=False)("model", values["model"])
     values["valid_metric"] = _valid_metric(values)
@@ -126,9 +127,9 @@ def _cross_check(values: dict, sources: dict) -> Config:
                             f"{values['train_neg_sample_args']} is ignored (RecBole would stop here)")
         values["train_neg_sample_args"] = None
     warnings += _check_architecture(values, sources)
-    if values["learner"] == "sparse_adam" and values["clip_grad_norm"] is not None:
-        raise ConfigError("clip_grad_norm cannot be combined with learner 'sparse_adam' (the item table's "
-                          "gradients are sparse); set clip_grad_norm to None or choose learner 'adam'")
+    if values["learner"] in SPARSE_LEARNERS and values["clip_grad_norm"] is not None:
+        raise ConfigError(f"clip_grad_norm cannot be combined with learner '{values['learner']}' (the item "
+                          "table's gradients are sparse); set clip_grad_norm to None or choose learner 'adam'")
     if values["loss_type"] == "BPR" and values["sampled_softmax"] is not None:
         raise ConfigError("sampled_softmax applies to loss_type 'CE'; BPR uses train_neg_sample_args")
     if values["loss_type"] == "BPR" and values["train_neg_sample_args"] is None:
