@@ -65,6 +65,17 @@ def test_sequences_are_ordered_by_time_with_ties_in_file_order():
     assert data.items.tolist() == [2, 1, 1, 2, 3]
 
 
+def test_timestamps_one_second_apart_are_ordered_exactly(tmp_path):
+    # RecBole normalises timestamps to [0, 1] and keeps them as float32, where these two (near
+    # the end of ml-100k's span) become equal and would keep their file order.
+    folder = tmp_path / "close"
+    folder.mkdir()
+    rows = ["u1\ti0\t874724710", "u1\ti2\t891719775", "u1\ti1\t891719774", "u1\ti3\t893286638"]
+    (folder / "close.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "\n".join(rows) + "\n")
+    data = load_dataset(DataSettings("close", str(tmp_path)))
+    assert sequences(data) == {"u1": ["i0", "i1", "i2", "i3"]}
+
+
 def test_users_only_in_the_user_file_get_ids_after_the_interacting_users():
     data = load("users")
     assert data.user_tokens.tolist() == ["[PAD]", "u1", "u2", "u3", "u4"]
