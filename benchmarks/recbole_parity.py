@@ -1,0 +1,286 @@
+"""Faithfulness to RecBole 1.2.1, checked against RecBole itself: data, model, training steps, metrics.
+
+RecBole is not a dependency of gru4recf; run this in a separate environment that has both
+(RecBole 1.2.1 needs numpy<2, pandas<2.2 and, for its import of ray, setuptools<70):
+
+    python -m venv /tmp/rbvenv && /tmp/rbvenv/bin/pip install torch==2.13.0 recbole==1.2.1 \
+        "numpy<2" "pandas==2.0.3" "setuptools<70" hyperopt
+    PYTHONPATH=. /tmp/rbvenv/bin/python benchmarks/recbole_parity.py --data_path=../shared/datasets
+
+Both libraries load ml-100k with GRU4RecF's defaults. The script then checks, and prints:
+1. data: the same statistics, item features, and the same training, validation and test examples
+   (user, target, history) in RecBole's augmented form, compared by token, not by id. RecBole
+   orders each user's items by the timestamp after `normalize_all` has mapped it to [0, 1] and
+   stored it as float32: on ml-100k's 7-month span that rounds to ~1.1 s near the end, so
+   interactions a second apart tie and keep their file order. gru4recf orders by the exact
+   timestamps; the script counts the examples this changes, then loads our side from a copy of
+   the data whose timestamps are RecBole's rounded ones, and all later checks use that copy;
+2. model: RecBole's freshly initialised GRU4RecF weights copied into ours (ids translated) give
+   the same loss on RecBole's first training batch;
+3. training: `--steps` Adam steps on RecBole's batches, side by side (dropout off in both, as it
+   draws random numbers), keep the two losses equal;
+4. evaluation: both evaluators, on the two trained copies, give the same metrics on validation
+   and test (full ranking, RecBole's masking).
+
+With `--replay` it skips 3 and 4 and instead trains our copy with our Trainer and Evaluator to
+early stopping, on RecBole's batches (its shuffling generator) and with the global random
+generator where `run_recbole` has it after initialising the model (dropout masks): the printed
+validation and test results are then those `run_recbole` prints for the same seed, if the two
+libraries compute the same things. RecBole's files (tensorboard logs, checkpoints) go to a
+temporary folder.
+"""
+import argparse
+import functools
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gru4recf.config import load_config
+from gru4recf.data.batching import Batch, HistoryBatches, histories
+from gru4recf.models.registry import build_model
+from gru4recf.quick_start import build_trainer, load_and_split
+from gru4recf.training.evaluator import Evaluator
+from gru4recf.training.optim import build_optimizer
+
+
+def recbole_side(data_path: str, seed: int, decimals: int) -> tuple:
+    """RecBole's dataset, its three data loaders, a fresh GRU4RecF and a trainer, as `run_recbole` builds them."""
+    torch.load = functools.partial(torch.load, weights_only=False)  # RecBole's own checkpoints only
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.model.sequential_recommender import GRU4RecF
+    from recbole.trainer import Trainer
+    from recbole.data.transform import construct_transform
+    from recbole.utils import get_flops, init_seed
+    torch.autograd.set_detect_anomaly(False)  # RecBole's sine.py turns it on globally at import
+    config = Config(model="GRU4RecF", dataset="ml-100k", config_dict={
+        "data_path": data_path, "seed": seed, "train_neg_sample_args": None, "show_progress": False,
+        "metric_decimal_place": decimals, "checkpoint_dir": "saved",  # in the temporary working folder
+        "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "class"]}})
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    model = GRU4RecF(config, train._dataset)
+    get_flops(model, dataset, config["device"], logging.getLogger(), construct_transform(config))  # draws, as in run_recbole
+    return dataset, (train, valid, test), model, Trainer(config, model)
+
+
+def id_map(their_tokens, our_tokens) -> np.ndarray:
+    """RecBole id -> our id, through the tokens ('[PAD]' is 0 in both)."""
+    index = pd.Index(np.asarray(our_tokens, dtype=object)).get_indexer(np.asarray(their_tokens, dtype=object))
+    if (index < 0).any():
+        raise SystemExit(f"tokens RecBole has and we lack: {list(np.asarray(their_tokens)[index < 0][:5])}")
+    return index
+
+
+def sorted_rows(rows: np.ndarray) -> np.ndarray:
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def with_recbole_times(data_path: str, out: Path) -> str:
+    """A copy of ml-100k whose timestamps are RecBole's: min-max normalised, then float32. Returns its data_path."""
+    source, target = Path(data_path) / "ml-100k", out / "ml-100k"
+    target.mkdir(parents=True, exist_ok=True)
+    inter = pd.read_csv(source / "ml-100k.inter", sep="\t", dtype=str)
+    column = next(c for c in inter.columns if c.startswith("timestamp:"))
+    seconds = inter[column].astype(np.float64)
+    normalised = ((seconds - seconds.min()) / (seconds.max() - seconds.min())).astype(np.float32)
+    inter[column] = [repr(float(value)) for value in normalised]  # float32 values are exact in float64
+    inter.to_csv(target / "ml-100k.inter", sep="\t", index=False)
+    shutil.copyfile(source / "ml-100k.item", target / "ml-100k.item")
+    return str(out)
+
+
+def recbole_examples(loader, items: np.ndarray, users: np.ndarray, max_len: int) -> np.ndarray:
+    """[N, 3 + max_len] rows (user, target, length, history) of a RecBole split, in our ids."""
+    inter = loader._dataset.inter_feat
+    history = items[inter["item_id_list"].numpy()]
+    return sorted_rows(np.column_stack([users[inter["user_id"].numpy()], items[inter["item_id"].numpy()],
+                                        inter["item_length"].numpy(), history[:, :max_len]]))
+
+
+def our_examples(dataset, examples, max_len: int) -> np.ndarray:
+    """The same rows for one of our splits."""
+    history, lengths = histories(dataset.items, examples.targets, examples.starts, max_len)
+    history = np.pad(history, ((0, 0), (0, max_len - history.shape[1])))
+    users = np.searchsorted(dataset.user_offsets, examples.starts, side="right") - 1
+    return sorted_rows(np.column_stack([users, dataset.items[examples.targets], lengths, history]))
+
+
+def feature_sets(values: np.ndarray) -> np.ndarray:
+    """Token-id rows, each sorted with padding last, so rows compare as sets."""
+    return np.sort(np.where(values == 0, np.iinfo(values.dtype).max, values), axis=1)
+
+
+def token_maps(rb_dataset, ours) -> tuple:
+    """RecBole -> our ids for items and users."""
+    return (id_map(rb_dataset.field2id_token["item_id"], ours.item_tokens),
+            id_map(rb_dataset.field2id_token["user_id"], ours.user_tokens))
+
+
+def count_differences(rb_dataset, loaders, ours, splits, max_len: int) -> str:
+    """How many examples of each split differ (as rows) between RecBole and `ours`."""
+    items, users = token_maps(rb_dataset, ours)
+    counts = []
+    for name, loader in zip(("train", "valid", "test"), loaders):
+        a, b = recbole_examples(loader, items, users, max_len), our_examples(ours, splits[name], max_len)
+        theirs = set(map(bytes, a.astype(np.int64)))
+        counts.append(f"{name} {sum(bytes(row) not in theirs for row in b.astype(np.int64))} of {len(b)}")
+    return ", ".join(counts)
+
+
+def check_data(rb_dataset, loaders, ours, splits, max_len: int) -> tuple:
+    """Prints the data comparison; returns the item id map and our class-token map."""
+    items, users = token_maps(rb_dataset, ours)
+    same_ids = np.array_equal(items, np.arange(len(items))) and np.array_equal(users, np.arange(len(users)))
+    print(f"item and user ids: {'the same as RecBole' if same_ids else 'differ from RecBole (translated)'}")
+    examples = sum(len(part) for part in splits.values())  # RecBole's inter_num counts its augmented rows
+    print(f"statistics  users {rb_dataset.user_num} / {ours.n_users}, items {rb_dataset.item_num} / {ours.n_items}, "
+          f"examples {rb_dataset.inter_num} / {examples}  (RecBole / ours)")
+    field = ours.item_features[0]
+    classes = id_map(rb_dataset.field2id_token["class"], field.vocab)
+    theirs = classes[rb_dataset.get_item_feature()["class"].numpy()]  # rows in RecBole item order
+    width = max(theirs.shape[1], field.values.shape[1])
+    pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])))
+    same = np.array_equal(feature_sets(pad(theirs)), feature_sets(pad(field.values[items])))
+    print(f"item 'class' tokens, every item: {'identical' if same else 'DIFFERENT'}")
+    for name, loader in zip(("train", "valid", "test"), loaders):
+        a, b = recbole_examples(loader, items, users, max_len), our_examples(ours, splits[name], max_len)
+        verdict = "identical" if a.shape == b.shape and np.array_equal(a, b) else "DIFFERENT"
+        print(f"{name:5s} examples (user, target, history): {len(a)} / {len(b)}  {verdict}")
+    return items, classes
+
+
+def copy_weights(rb_model, net, items: np.ndarray, classes: np.ndarray) -> None:
+    """RecBole's GRU4RecF weights into ours, rows moved to our item and class ids."""
+    with torch.no_grad():
+        net.item_embedding.weight[torch.from_numpy(items)] = rb_model.item_embedding.weight
+        table = rb_model.feature_embed_layer.token_seq_embedding_table["item"][0].weight
+        net.features.encoders[0].weight[torch.from_numpy(classes)] = table
+        for ours, theirs in (("item", rb_model.item_gru_layers), ("feature", rb_model.feature_gru_layers)):
+            net.grus[ours].load_state_dict(theirs.state_dict())
+        for block, name in zip(rb_model.dense_layer.weight.split(net.grus["item"].hidden_size, dim=1), ("item", "feature")):
+            net.heads[name].weight.copy_(block)
+        net.bias.copy_(rb_model.dense_layer.bias)
+
+
+def our_loss(net, inter, items: torch.Tensor) -> torch.Tensor:
+    return net.loss(items[inter["item_id_list"]], inter["item_length"], items[inter["item_id"]])
+
+
+def check_training(rb_model, net, train_loader, items: np.ndarray, steps: int, learning_rate: float) -> None:
+    """Side-by-side Adam steps on RecBole's batches; prints the largest loss difference."""
+    rb_model.eval(), net.eval()  # no dropout: its random draws cannot be shared
+    ours_opt = build_optimizer(net.parameters(), "adam", learning_rate, 0.0)
+    theirs_opt = torch.optim.Adam(rb_model.parameters(), lr=learning_rate)
+    index, worst, first = torch.from_numpy(items), 0.0, None
+    for _, inter in zip(range(steps), train_loader):
+        losses = []
+        for optimiser, loss_of in ((theirs_opt, rb_model.calculate_loss), (ours_opt, lambda i: our_loss(net, i, index))):
+            optimiser.zero_grad()
+            loss = loss_of(inter)
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        first = losses if first is None else first
+        worst = max(worst, abs(losses[0] - losses[1]) / abs(losses[0]))
+    print(f"first-batch CE loss RecBole {first[0]:.6f}, ours {first[1]:.6f} (same initial weights)")
+    print(f"{steps} Adam steps: last losses RecBole {losses[0]:.6f}, ours {losses[1]:.6f}; "
+          f"largest relative difference over all steps {worst:.2e}")
+
+
+def check_evaluation(trainer, loaders, net, ours, splits, max_len: int, decimals: int) -> None:
+    """Each library's evaluator on its own trained copy: the metrics side by side."""
+    evaluator = Evaluator(["Recall", "MRR", "NDCG", "Hit", "Precision"], [10], decimals)
+    for name, loader in zip(("valid", "test"), loaders[1:]):
+        theirs = trainer.evaluate(loader, load_best_model=False)
+        mine = evaluator.evaluate(net, HistoryBatches(ours.items, splits[name], max_len, 4096))
+        gap = max(abs(float(theirs[k]) - mine[k]) for k in mine)
+        print(f"{name:5s} RecBole {dict(theirs)}\n      ours    {dict(mine)}  largest difference {gap:.1e}")
+
+
+class RecBoleBatches:
+    """RecBole's training loader as our batches (ids translated). Its shuffling generator advances
+    by itself from epoch to epoch, so `set_epoch` has nothing to do."""
+
+    def __init__(self, loader, items: np.ndarray) -> None:
+        self.loader, self.items = loader, torch.from_numpy(items)
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for inter in self.loader:
+            yield Batch(self.items[inter["item_id_list"]], inter["item_length"], self.items[inter["item_id"]])
+
+
+def replay(config, net, loaders, ours, splits, items: np.ndarray) -> None:
+    """Our Trainer and Evaluator train `net` (holding RecBole's initial weights) to early stopping
+    on RecBole's batches, while dropout draws from the global generator exactly where RecBole's
+    run is; prints the results, which `run_recbole` with the same seed should match."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logging.getLogger("gru4recf").addHandler(handler)
+    logging.getLogger("gru4recf").setLevel(logging.INFO)
+    evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place)  # early stopping compares these
+    trainer = build_trainer(config, net, evaluator, torch.device("cpu"))
+    max_len = config.MAX_ITEM_LIST_LENGTH
+    eval_batches = {name: HistoryBatches(ours.items, splits[name], max_len, config.eval_batch_size)
+                    for name in ("valid", "test")}
+    best_score, best = trainer.fit(RecBoleBatches(loaders[0], items), eval_batches["valid"])
+    test = evaluator.evaluate(net, eval_batches["test"])
+    print(f"replay: best epoch {trainer.best_epoch}, stopped after {trainer.next_epoch} epochs\n"
+          f"best valid {dict(best)}\ntest       {dict(test)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data_path", default="../shared/datasets")
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--steps", type=int, default=48, help="side-by-side Adam steps (48 = one epoch)")
+    parser.add_argument("--num_threads", type=int, default=2)
+    parser.add_argument("--replay", action="store_true",
+                        help="instead of the step and evaluation checks, train to early stopping on RecBole's "
+                             "batches and random stream (as long as a run: ~25 epochs)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.num_threads)
+    data_path = os.path.abspath(args.data_path)
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        compare(data_path, Path(folder), args)
+
+
+def compare(data_path: str, folder: Path, args: argparse.Namespace) -> None:
+    """Every check of the module docstring, in `folder` (RecBole writes into the working folder)."""
+    decimals = 8
+    rb_dataset, loaders, rb_model, trainer = recbole_side(data_path, args.seed, decimals)
+    config = load_config("GRU4RecF", "ml-100k", config_dict={"data_path": data_path, "seed": args.seed})
+    max_len = config.MAX_ITEM_LIST_LENGTH
+    exact = count_differences(rb_dataset, loaders, *load_and_split(config), max_len)
+    print(f"examples that differ with exact timestamps (ours) vs RecBole's normalised float32 ones: {exact}")
+    config = load_config("GRU4RecF", "ml-100k", config_dict={
+        "data_path": with_recbole_times(data_path, folder / "data"), "seed": args.seed})
+    ours, splits = load_and_split(config)
+    print("from here on, our side reads the data with RecBole's timestamps")
+    items, classes = check_data(rb_dataset, loaders, ours, splits, max_len)
+    with torch.random.fork_rng():  # our initialisation must not move the generator RecBole's run goes on with
+        net = build_model("GRU4RecF", config, ours.n_items, ours.item_features)
+    copy_weights(rb_model, net, items, classes)
+    if args.replay:
+        return replay(config, net, loaders, ours, splits, items)
+    check_training(rb_model, net, loaders[0], items, args.steps, config.learning_rate)
+    check_evaluation(trainer, loaders, net, ours, splits, max_len, decimals)
+
+
+if __name__ == "__main__":
+    main()
