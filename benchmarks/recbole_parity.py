@@ -172,12 +172,14 @@ def copy_weights(rb_model, net, items: np.ndarray, classes: np.ndarray) -> None:
 
 
 def our_loss(net, inter, items: torch.Tensor) -> torch.Tensor:
+    """Our model's CE loss on a RecBole batch (ids translated by `items`)."""
     return net.loss(items[inter["item_id_list"]], inter["item_length"], items[inter["item_id"]])
 
 
 def check_training(rb_model, net, train_loader, items: np.ndarray, steps: int, learning_rate: float) -> None:
     """Side-by-side Adam steps on RecBole's batches; prints the largest loss difference."""
-    rb_model.eval(), net.eval()  # no dropout: its random draws cannot be shared
+    rb_model.eval()  # no dropout in either: its random draws cannot be shared
+    net.eval()
     ours_opt = build_optimizer(net.parameters(), "adam", learning_rate, 0.0)
     theirs_opt = torch.optim.Adam(rb_model.parameters(), lr=learning_rate)
     index, worst, first = torch.from_numpy(items), 0.0, None
@@ -237,7 +239,7 @@ def replay(config, net, loaders, ours, splits, items: np.ndarray) -> None:
     max_len = config.MAX_ITEM_LIST_LENGTH
     eval_batches = {name: HistoryBatches(ours.items, splits[name], max_len, config.eval_batch_size)
                     for name in ("valid", "test")}
-    best_score, best = trainer.fit(RecBoleBatches(loaders[0], items), eval_batches["valid"])
+    _, best = trainer.fit(RecBoleBatches(loaders[0], items), eval_batches["valid"])
     test = evaluator.evaluate(net, eval_batches["test"])
     print(f"replay: best epoch {trainer.best_epoch}, stopped after {trainer.next_epoch} epochs\n"
           f"best valid {dict(best)}\ntest       {dict(test)}")
