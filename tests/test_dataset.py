@@ -5,7 +5,8 @@ Fixtures are one folder per case under tests/fixtures/ (RecBole's layout):
   that has no interactions (i9), an item with no row (i2) and empty cells;
 - users: a .user file with a user that has no interactions (u4);
 - cascade: counts that need several filtering rounds; dups: repeated (user, item) pairs;
-- token_time: a timestamp column typed token.
+- token_time: a timestamp column typed token;
+- close_times: two timestamps one second apart, in reverse file order, at ml-100k's magnitude.
 """
 
 from pathlib import Path
@@ -65,15 +66,10 @@ def test_sequences_are_ordered_by_time_with_ties_in_file_order():
     assert data.items.tolist() == [2, 1, 1, 2, 3]
 
 
-def test_timestamps_one_second_apart_are_ordered_exactly(tmp_path):
-    # RecBole normalises timestamps to [0, 1] and keeps them as float32, where these two (near
-    # the end of ml-100k's span) become equal and would keep their file order.
-    folder = tmp_path / "close"
-    folder.mkdir()
-    rows = ["u1\ti0\t874724710", "u1\ti2\t891719775", "u1\ti1\t891719774", "u1\ti3\t893286638"]
-    (folder / "close.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "\n".join(rows) + "\n")
-    data = load_dataset(DataSettings("close", str(tmp_path)))
-    assert sequences(data) == {"u1": ["i0", "i1", "i2", "i3"]}
+def test_timestamps_one_second_apart_are_ordered_exactly():
+    # RecBole normalises timestamps to [0, 1] and keeps them as float32, where i2 and i1 (one
+    # second apart near the end of ml-100k's span) become equal and would keep their file order.
+    assert sequences(load("close_times")) == {"u1": ["i0", "i1", "i2", "i3"]}
 
 
 def test_users_only_in_the_user_file_get_ids_after_the_interacting_users():
