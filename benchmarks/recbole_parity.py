@@ -30,7 +30,6 @@ libraries compute the same things. RecBole's files (tensorboard logs, checkpoint
 temporary folder.
 """
 import argparse
-import functools
 import logging
 import os
 import shutil
@@ -43,6 +42,7 @@ import torch
 
 from gru4recf.config import load_config
 from gru4recf.data.batching import Batch, HistoryBatches, histories
+from gru4recf.logs import close_logging, init_logging
 from gru4recf.models.registry import build_model
 from gru4recf.quick_start import build_trainer, load_and_split
 from gru4recf.training.evaluator import Evaluator
@@ -51,7 +51,6 @@ from gru4recf.training.optim import build_optimizer
 
 def recbole_side(data_path: str, seed: int, decimals: int) -> tuple:
     """RecBole's dataset, its three data loaders, a fresh GRU4RecF and a trainer, as `run_recbole` builds them."""
-    torch.load = functools.partial(torch.load, weights_only=False)  # RecBole's own checkpoints only
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.model.sequential_recommender import GRU4RecF
@@ -61,7 +60,7 @@ def recbole_side(data_path: str, seed: int, decimals: int) -> tuple:
     torch.autograd.set_detect_anomaly(False)  # RecBole's sine.py turns it on globally at import
     config = Config(model="GRU4RecF", dataset="ml-100k", config_dict={
         "data_path": data_path, "seed": seed, "train_neg_sample_args": None, "show_progress": False,
-        "metric_decimal_place": decimals, "checkpoint_dir": "saved",  # in the temporary working folder
+        "metric_decimal_place": decimals,
         "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "class"]}})
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
@@ -125,12 +124,17 @@ def token_maps(rb_dataset, ours) -> tuple:
             id_map(rb_dataset.field2id_token["user_id"], ours.user_tokens))
 
 
+def split_rows(rb_dataset, loaders, ours, splits, max_len: int):
+    """(split name, RecBole's example rows, ours) for train, valid and test, in our ids."""
+    items, users = token_maps(rb_dataset, ours)
+    for name, loader in zip(("train", "valid", "test"), loaders):
+        yield name, recbole_examples(loader, items, users, max_len), our_examples(ours, splits[name], max_len)
+
+
 def count_differences(rb_dataset, loaders, ours, splits, max_len: int) -> str:
     """How many examples of each split differ (as rows) between RecBole and `ours`."""
-    items, users = token_maps(rb_dataset, ours)
     counts = []
-    for name, loader in zip(("train", "valid", "test"), loaders):
-        a, b = recbole_examples(loader, items, users, max_len), our_examples(ours, splits[name], max_len)
+    for name, a, b in split_rows(rb_dataset, loaders, ours, splits, max_len):
         theirs = set(map(bytes, a.astype(np.int64)))
         counts.append(f"{name} {sum(bytes(row) not in theirs for row in b.astype(np.int64))} of {len(b)}")
     return ", ".join(counts)
@@ -151,8 +155,7 @@ def check_data(rb_dataset, loaders, ours, splits, max_len: int) -> tuple:
     pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])))
     same = np.array_equal(feature_sets(pad(theirs)), feature_sets(pad(field.values[items])))
     print(f"item 'class' tokens, every item: {'identical' if same else 'DIFFERENT'}")
-    for name, loader in zip(("train", "valid", "test"), loaders):
-        a, b = recbole_examples(loader, items, users, max_len), our_examples(ours, splits[name], max_len)
+    for name, a, b in split_rows(rb_dataset, loaders, ours, splits, max_len):
         verdict = "identical" if a.shape == b.shape and np.array_equal(a, b) else "DIFFERENT"
         print(f"{name:5s} examples (user, target, history): {len(a)} / {len(b)}  {verdict}")
     return items, classes
@@ -230,10 +233,7 @@ def replay(config, net, loaders, ours, splits, items: np.ndarray) -> None:
     """Our Trainer and Evaluator train `net` (holding RecBole's initial weights) to early stopping
     on RecBole's batches, while dropout draws from the global generator exactly where RecBole's
     run is; prints the results, which `run_recbole` with the same seed should match."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    logging.getLogger("gru4recf").addHandler(handler)
-    logging.getLogger("gru4recf").setLevel(logging.INFO)
+    init_logging(config.log_dir, config.model, config.dataset)  # the console, and a log file in the working folder
     evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place)  # early stopping compares these
     trainer = build_trainer(config, net, evaluator, torch.device("cpu"))
     max_len = config.MAX_ITEM_LIST_LENGTH
@@ -241,6 +241,7 @@ def replay(config, net, loaders, ours, splits, items: np.ndarray) -> None:
                     for name in ("valid", "test")}
     _, best = trainer.fit(RecBoleBatches(loaders[0], items), eval_batches["valid"])
     test = evaluator.evaluate(net, eval_batches["test"])
+    close_logging()
     print(f"replay: best epoch {trainer.best_epoch}, stopped after {trainer.next_epoch} epochs\n"
           f"best valid {dict(best)}\ntest       {dict(test)}")
 
