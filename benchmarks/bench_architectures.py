@@ -19,8 +19,8 @@ import time
 from typing import Dict, List, Tuple
 
 from bench_common import environment, format_table, write_json
-from gru4recf.config import load_config, parse_cli_args
-from gru4recf.quick_start import data_key, load_and_split, run_experiment
+from gru4recf.config import parse_cli_args
+from gru4recf.experiment import data_key, load_config, load_data, run_experiment
 from gru4recf.runtime import set_threads
 
 STRATEGIES = ("simultaneous", "alternating", "interleaving", "residual")
@@ -47,7 +47,7 @@ def run_row(overrides: dict, seeds: List[int], cache: Dict) -> dict:
         config = load_config("GRU4RecF", config_dict=dict(overrides, seed=seed))
         key = data_key(config)
         if key not in cache:
-            cache[key] = load_and_split(config)
+            cache[key] = load_data(config)
         start, cpu = time.perf_counter(), time.process_time()
         result = run_experiment(config, saved=False, data=cache[key])
         runs.append({"seed": seed, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,

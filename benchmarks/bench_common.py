@@ -1,4 +1,7 @@
-"""What the benchmark scripts share: stage timing with RSS sampling, building a run, tables, JSON."""
+"""What the benchmark scripts share: stage timing with RSS sampling, timing the data preparation, tables, JSON.
+
+The scripts build their runs with `gru4recf.experiment.build_run`, exactly as `run_experiment` does.
+"""
 import json
 import os
 import resource
@@ -13,10 +16,7 @@ import torch
 from gru4recf.atomic_write import atomic_write_text
 from gru4recf.config import Config
 from gru4recf.distributed import SINGLE_PROCESS, DistributedContext
-from gru4recf.models.registry import build_model
-from gru4recf.quick_start import build_trainer
-from gru4recf.training.evaluator import Evaluator
-from gru4recf.training.trainer import Trainer
+from gru4recf.experiment import Batches, LoadedData, load_data, make_batches, run_mode
 
 MIB = 1024 * 1024
 
@@ -122,14 +122,11 @@ def write_json(path: str, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def build_run(config: Config, dataset, device: torch.device, trainer_class: type = Trainer,
-              evaluator_class: type = Evaluator, distributed: DistributedContext = SINGLE_PROCESS) -> Tuple:
-    """(model, evaluator, trainer) exactly as `run_experiment` builds them, without checkpoints."""
-    model = build_model(config.model, config, dataset.n_items, dataset.item_features).to(device)
-    evaluator = evaluator_class(config.metrics, config.topk, config.metric_decimal_place, device,
-                                distributed=distributed)
-    trainer = build_trainer(config, model, evaluator, device, distributed, trainer_class=trainer_class)
-    return model, evaluator, trainer
+def prepare_data(config: Config, distributed: DistributedContext = SINGLE_PROCESS) -> Tuple[LoadedData, Batches]:
+    """A run's data preparation, to be timed: `load_data`, then `make_batches` for the run's mode
+    (pass the batches to `build_run`)."""
+    data = load_data(config, distributed)
+    return data, make_batches(config, data, run_mode(config), distributed)
 
 
 def environment() -> dict:

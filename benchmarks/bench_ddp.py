@@ -5,11 +5,11 @@
 
 For each process count N this starts `python -m torch.distributed.run --nproc_per_node=N` on this
 script in worker mode (gloo on 127.0.0.1, a free port); every process prepares the data (timed),
-builds the run as `run_experiment` does, and trains one epoch (or its first --max_batches global
-batches, the epoch then extrapolated by batch count); with --evaluate it also runs the sharded
-full-ranking validation. A process's figures: wall and CPU seconds; the table shows the slowest
-process (every step waits for it) and each process's CPU seconds. N = 1 is the plain
-single-process run (torchrun with one process joins no process group).
+builds the run as `run_experiment` does (`gru4recf.experiment.build_run`), and trains one epoch
+(or its first --max_batches global batches, the epoch then extrapolated by batch count); with
+--evaluate it also runs the sharded full-ranking validation. A process's figures: wall and CPU
+seconds; the table shows the slowest process (every step waits for it) and each process's CPU
+seconds. N = 1 is the plain single-process run (torchrun with one process joins no process group).
 
 Defaults (any config key overrides them): train_mode=sequence, show_progress=False. The global
 batch is train_batch_size whatever N is, so every N takes the same number of optimiser steps.
@@ -28,10 +28,10 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from bench_common import build_run, environment, format_table, write_json
-from gru4recf.config import load_config, parse_cli_args
+from bench_common import environment, format_table, prepare_data, write_json
+from gru4recf.config import parse_cli_args
 from gru4recf.distributed import distributed_run
-from gru4recf.quick_start import load_and_split, make_batches
+from gru4recf.experiment import build_run, load_config
 from gru4recf.runtime import init_seed, resolve_device, set_threads
 
 DEFAULTS = {"train_mode": "sequence", "show_progress": False}
@@ -52,18 +52,18 @@ def worker(overrides: dict, max_batches: int, evaluate: bool, out_file: str) -> 
         set_threads(config.num_threads)
         init_seed(config.seed, config.reproducibility)
         distributed.barrier()
-        data, prep, prep_cpu = _timed(lambda: make_batches(config, *load_and_split(config, distributed), distributed))
-        init_seed(config.seed, config.reproducibility)
-        model, evaluator, trainer = build_run(config, data.dataset, device, distributed=distributed)
-        total = len(data.train)
+        (data, batches), prep, prep_cpu = _timed(lambda: prepare_data(config, distributed))
+        run = build_run(config, data, device, distributed=distributed, batches=batches)
+        train = run.batches.train
+        total = len(train)
         measured = min(max_batches, total) if max_batches > 0 else total
-        data.train.set_epoch(0)
+        train.set_epoch(0)
         distributed.barrier()
-        loss, epoch, epoch_cpu = _timed(lambda: trainer.train_epoch(itertools.islice(iter(data.train), measured), 0))
+        loss, epoch, epoch_cpu = _timed(lambda: run.trainer.train_epoch(itertools.islice(iter(train), measured), 0))
         result, eval_seconds = {}, 0.0
         if evaluate:
             distributed.barrier()
-            result, eval_seconds, _ = _timed(lambda: evaluator.evaluate(model, data.valid))
+            result, eval_seconds, _ = _timed(lambda: run.evaluator.evaluate(run.model, run.batches.valid))
         scale = total / max(measured, 1)
         mine = torch.zeros(distributed.world_size, len(FIGURES), dtype=torch.float64)
         mine[distributed.rank] = torch.tensor([prep, prep_cpu, epoch * scale, epoch_cpu * scale, eval_seconds])

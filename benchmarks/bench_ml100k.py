@@ -14,11 +14,11 @@ import statistics
 import sys
 import time
 
-from bench_common import build_run, environment, format_table, peak_rss_mib, write_json
-from gru4recf.config import load_config, parse_cli_args
-from gru4recf.quick_start import prepare_data
+from bench_common import environment, format_table, peak_rss_mib, prepare_data, write_json
+from gru4recf.config import parse_cli_args
+from gru4recf.evaluation.evaluator import Evaluator
+from gru4recf.experiment import build_run, load_config
 from gru4recf.runtime import init_seed, resolve_device, set_threads
-from gru4recf.training.evaluator import Evaluator
 from gru4recf.training.trainer import Trainer
 
 
@@ -56,25 +56,25 @@ def measure(config, epochs: int, to_stopping: bool) -> dict:
     device = resolve_device(config.device)
     init_seed(config.seed, config.reproducibility)
     start = time.perf_counter()
-    data = prepare_data(config)
+    data, batches = prepare_data(config)
     prepare_seconds = time.perf_counter() - start
-    init_seed(config.seed, config.reproducibility)
-    model, evaluator, trainer = build_run(config, data.dataset, device, TimedTrainer, TimedEvaluator)
+    run = build_run(config, data, device, trainer_class=TimedTrainer, evaluator_class=TimedEvaluator, batches=batches)
+    trainer, evaluator, batches = run.trainer, run.evaluator, run.batches
     figures = {"model": config.model, "dataset": config.dataset, "train_mode": config.train_mode,
-               "threads": threads, "environment": environment(), "batches_per_epoch": len(data.train),
+               "threads": threads, "environment": environment(), "batches_per_epoch": len(batches.train),
                "prep_seconds": prepare_seconds}
     start = time.perf_counter()
     if to_stopping:
-        _, best_result = trainer.fit(data.train, data.valid)
+        _, best_result = trainer.fit(batches.train, batches.valid)
         figures.update(fit_seconds=time.perf_counter() - start, stopping_epochs=len(trainer.epoch_seconds),
                        best_epoch=trainer.best_epoch, best_valid_result=dict(best_result))
-        figures["test_result"] = dict(evaluator.evaluate(model, data.test))
+        figures["test_result"] = dict(evaluator.evaluate(run.model, batches.test))
         evaluator.seconds.pop()  # the test pass is not a validation pass
     else:
         for epoch in range(epochs):
-            data.train.set_epoch(epoch)
-            trainer.train_epoch(data.train, epoch)
-            evaluator.evaluate(model, data.valid)
+            batches.train.set_epoch(epoch)
+            trainer.train_epoch(batches.train, epoch)
+            evaluator.evaluate(run.model, batches.valid)
     figures.update(epoch_seconds=trainer.epoch_seconds,
                    epoch_seconds_median=statistics.median(trainer.epoch_seconds),
                    epoch_cpu_seconds_median=statistics.median(trainer.epoch_cpu_seconds),

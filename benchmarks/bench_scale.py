@@ -10,9 +10,10 @@ show_progress=False.
 
 Stages, each timed with the RSS at its start and end and the largest RSS sampled (every 10 ms)
 from /proc/self/status while it ran:
-  load_and_split      read, filter, remap, order and split the atomic files
-  make_batches        samplers and batch iterators (preparation = these two)
-  build_model         model, optimiser, evaluator
+  load_and_split      read, filter, remap, order and split the atomic files (`load_data`)
+  make_batches        samplers and batch iterators (`make_batches`; preparation = these two)
+  build_model         `gru4recf.experiment.build_run` over those batches: model, optimiser,
+                      evaluator, as a run builds them
   batches_only        iterating the training batches without the model (the data pipeline's share)
   train_epoch         Trainer.train_epoch over the epoch (or its first --max_batches batches,
                       the epoch time then extrapolated by batch count, and marked so)
@@ -23,17 +24,16 @@ Peak RSS is ru_maxrss, after preparation and at the end.
 import argparse
 import itertools
 import sys
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
 
-from bench_common import StageRecorder, build_run, current_rss_mib, environment, format_table, peak_rss_mib, \
-    write_json
-from gru4recf.config import load_config, parse_cli_args
-from gru4recf.data.batching import HistoryBatches
+from bench_common import StageRecorder, current_rss_mib, environment, format_table, peak_rss_mib, write_json
+from gru4recf.config import parse_cli_args
 from gru4recf.data.split import Examples
 from gru4recf.errors import Gru4recfError
-from gru4recf.quick_start import load_and_split, make_batches
+from gru4recf.experiment import build_run, load_config, load_data, make_batches, run_mode
 from gru4recf.runtime import init_seed, resolve_device, set_threads
 
 DEFAULTS = {"train_mode": "sequence", "loss_type": "CE", "sampled_softmax": {"num_samples": 1024, "alpha": 0.75},
@@ -56,30 +56,31 @@ def measure(config, eval_users: int, max_batches: int) -> dict:
     recorder = StageRecorder()
     try:
         with recorder.stage("load_and_split"):
-            dataset, splits = load_and_split(config)
+            data = load_data(config)
         with recorder.stage("make_batches"):
-            data = make_batches(config, dataset, splits)
+            prepared = make_batches(config, data, run_mode(config))
         rss_after_prep, peak_after_prep = current_rss_mib(), peak_rss_mib()
-        init_seed(config.seed, config.reproducibility)
         with recorder.stage("build_model"):
-            model, evaluator, trainer = build_run(config, dataset, device)
-        total_batches = len(data.train)
+            run = build_run(config, data, device, batches=prepared)
+        train = run.batches.train
+        total_batches = len(train)
         measured = min(max_batches, total_batches) if max_batches > 0 else total_batches
-        data.train.set_epoch(0)
+        train.set_epoch(0)
         with recorder.stage("batches_only") as batches_stage:
-            for _ in itertools.islice(iter(data.train), measured):
+            for _ in itertools.islice(iter(train), measured):
                 pass
         with recorder.stage("train_epoch") as epoch_stage:
-            loss = trainer.train_epoch(itertools.islice(iter(data.train), measured), 0)
-        valid = subset(splits["valid"], eval_users, config.seed)
-        batches = HistoryBatches(dataset.items, valid, config.MAX_ITEM_LIST_LENGTH, config.eval_batch_size)
+            loss = run.trainer.train_epoch(itertools.islice(iter(train), measured), 0)
+        valid = subset(data.splits["valid"], eval_users, config.seed)
+        batches = make_batches(config, replace(data, splits=dict(data.splits, valid=valid)), None).valid
         with recorder.stage("evaluate") as eval_stage:
-            result = evaluator.evaluate(model, batches)
+            result = run.evaluator.evaluate(run.model, batches)
     finally:
         recorder.close()
     scale = total_batches / max(measured, 1)
     per_user = eval_stage.seconds / max(len(valid), 1)
     prep = recorder.stages[0].seconds + recorder.stages[1].seconds
+    dataset, splits = data.dataset, data.splits
     return {
         "dataset": config.dataset, "model": config.model, "train_mode": config.train_mode,
         "loss_type": config.loss_type, "sampled_softmax": config.sampled_softmax, "learner": config.learner,

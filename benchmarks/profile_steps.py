@@ -17,22 +17,18 @@ from typing import Optional, Sequence
 
 import torch
 
-from bench_common import build_run, format_table
+from bench_common import format_table
 from bench_scale import DEFAULTS
-from gru4recf.config import load_config, parse_cli_args
-from gru4recf.data.sequence_batches import SequenceBatch
-from gru4recf.quick_start import load_and_split, make_batches
+from gru4recf.config import parse_cli_args
+from gru4recf.experiment import build_run, load_config, load_data
 from gru4recf.runtime import init_seed, resolve_device, set_threads
 
 PHASES = ("build batch", "zero_grad", "forward+backward", "optimizer step")
 
 
 def one_batch(trainer, batch, index: int) -> None:
-    """Forward and backward of one batch as Trainer.train_epoch does it."""
-    if isinstance(batch, SequenceBatch):
-        trainer._sequence_backward(batch, 0, index)
-    else:
-        trainer.model.loss(batch.history, batch.lengths, batch.targets, batch.negatives, batch.candidates).backward()
+    """Forward and backward of one batch as Trainer.train_epoch does it (`Trainer.backward`)."""
+    trainer.backward(batch, 0, index)
 
 
 def time_phases(trainer, batches, count: int) -> dict:
@@ -70,9 +66,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     set_threads(config.num_threads)
     device = resolve_device(config.device)
     init_seed(config.seed, config.reproducibility)
-    data = make_batches(config, *load_and_split(config))
-    _, _, trainer = build_run(config, data.dataset, device)
-    batches = iter(data.train)
+    data = load_data(config)
+    run = build_run(config, data, device)
+    trainer = run.trainer
+    batches = iter(run.batches.train)
     time_phases(trainer, batches, 1)  # warm-up
     phases = time_phases(trainer, batches, args.batches)
     print(f"{config.dataset}: {data.dataset.n_items - 1} items, "

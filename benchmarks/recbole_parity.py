@@ -1,10 +1,11 @@
 """Faithfulness to RecBole 1.2.1, checked against RecBole itself: data, model, training steps, metrics.
 
 RecBole is not a dependency of gru4recf; run this in a separate environment that has both
-(RecBole 1.2.1 needs numpy<2, pandas<2.2 and, for its import of ray, setuptools<70):
+(RecBole 1.2.1 needs numpy<2 and pandas<2.2; torch 2.13 needs setuptools>=77, which RecBole
+1.2.1 imports without trouble, so no setuptools pin):
 
     python -m venv /tmp/rbvenv && /tmp/rbvenv/bin/pip install torch==2.13.0 recbole==1.2.1 \
-        "numpy<2" "pandas==2.0.3" "setuptools<70" hyperopt
+        "numpy<2" "pandas==2.0.3"
     PYTHONPATH=. /tmp/rbvenv/bin/python benchmarks/recbole_parity.py --data_path=../shared/datasets
 
 Both libraries load ml-100k with GRU4RecF's defaults. The script then checks, and prints:
@@ -40,12 +41,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gru4recf.config import load_config
 from gru4recf.data.batching import Batch, HistoryBatches, histories
+from gru4recf.evaluation.evaluator import Evaluator
+from gru4recf.evaluation.settings import EvaluationSettings
+from gru4recf.experiment import LoadedData, build_model_for, build_trainer, load_config, load_data, make_batches, \
+    run_mode
 from gru4recf.logs import close_logging, init_logging
-from gru4recf.models.registry import build_model
-from gru4recf.quick_start import build_trainer, load_and_split
-from gru4recf.training.evaluator import Evaluator
 from gru4recf.training.optim import build_optimizer
 
 
@@ -176,7 +177,7 @@ def copy_weights(rb_model, net, items: np.ndarray, classes: np.ndarray) -> None:
 
 def our_loss(net, inter, items: torch.Tensor) -> torch.Tensor:
     """Our model's CE loss on a RecBole batch (ids translated by `items`)."""
-    return net.loss(items[inter["item_id_list"]], inter["item_length"], items[inter["item_id"]])
+    return net.loss(Batch(items[inter["item_id_list"]], inter["item_length"], items[inter["item_id"]]))
 
 
 def check_training(rb_model, net, train_loader, items: np.ndarray, steps: int, learning_rate: float) -> None:
@@ -229,18 +230,17 @@ class RecBoleBatches:
             yield Batch(self.items[inter["item_id_list"]], inter["item_length"], self.items[inter["item_id"]])
 
 
-def replay(config, net, loaders, ours, splits, items: np.ndarray) -> None:
+def replay(config, net, loaders, data: LoadedData, items: np.ndarray) -> None:
     """Our Trainer and Evaluator train `net` (holding RecBole's initial weights) to early stopping
     on RecBole's batches, while dropout draws from the global generator exactly where RecBole's
     run is; prints the results, which `run_recbole` with the same seed should match."""
     init_logging(config.log_dir, config.model, config.dataset)  # the console, and a log file in the working folder
-    evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place)  # early stopping compares these
-    trainer = build_trainer(config, net, evaluator, torch.device("cpu"))
-    max_len = config.MAX_ITEM_LIST_LENGTH
-    eval_batches = {name: HistoryBatches(ours.items, splits[name], max_len, config.eval_batch_size)
-                    for name in ("valid", "test")}
-    _, best = trainer.fit(RecBoleBatches(loaders[0], items), eval_batches["valid"])
-    test = evaluator.evaluate(net, eval_batches["test"])
+    device = torch.device("cpu")
+    evaluator = Evaluator.from_settings(config.section(EvaluationSettings), device)  # early stopping compares these
+    trainer = build_trainer(config, net, evaluator, run_mode(config), device)
+    batches = make_batches(config, data, None)  # our validation and test batches; training's are RecBole's
+    _, best = trainer.fit(RecBoleBatches(loaders[0], items), batches.valid)
+    test = evaluator.evaluate(net, batches.test)
     close_logging()
     print(f"replay: best epoch {trainer.best_epoch}, stopped after {trainer.next_epoch} epochs\n"
           f"best valid {dict(best)}\ntest       {dict(test)}")
@@ -269,18 +269,20 @@ def compare(data_path: str, folder: Path, args: argparse.Namespace) -> None:
     rb_dataset, loaders, rb_model, trainer = recbole_side(data_path, args.seed, decimals)
     config = load_config("GRU4RecF", "ml-100k", config_dict={"data_path": data_path, "seed": args.seed})
     max_len = config.MAX_ITEM_LIST_LENGTH
-    exact = count_differences(rb_dataset, loaders, *load_and_split(config), max_len)
+    exact_data = load_data(config)
+    exact = count_differences(rb_dataset, loaders, exact_data.dataset, exact_data.splits, max_len)
     print(f"examples that differ with exact timestamps (ours) vs RecBole's normalised float32 ones: {exact}")
     config = load_config("GRU4RecF", "ml-100k", config_dict={
         "data_path": with_recbole_times(data_path, folder / "data"), "seed": args.seed})
-    ours, splits = load_and_split(config)
+    data = load_data(config)
+    ours, splits = data.dataset, data.splits
     print("from here on, our side reads the data with RecBole's timestamps")
     items, classes = check_data(rb_dataset, loaders, ours, splits, max_len)
     with torch.random.fork_rng():  # our initialisation must not move the generator RecBole's run goes on with
-        net = build_model("GRU4RecF", config, ours.n_items, ours.item_features)
+        net = build_model_for(config, ours)
     copy_weights(rb_model, net, items, classes)
     if args.replay:
-        return replay(config, net, loaders, ours, splits, items)
+        return replay(config, net, loaders, data, items)
     check_training(rb_model, net, loaders[0], items, args.steps, config.learning_rate)
     check_evaluation(trainer, loaders, net, ours, splits, max_len, decimals)
 

@@ -2,8 +2,8 @@
 
 Importing the package is cheap: the entry points are loaded on first use.
 """
-__version__ = "0.1.0"
-__all__ = ["run_gru4recf", "load_config", "load_model", "hyper_search"]
+__version__ = "0.2.0"
+__all__ = ["run_gru4recf", "load_config", "load_model", "hyper_search", "register_model"]
 
 
 def __getattr__(name: str):
@@ -17,6 +17,9 @@ def __getattr__(name: str):
         from .search import hyper_search
         return hyper_search
     if name == "load_config":
-        from .config import load_config
+        from .experiment import load_config
         return load_config
+    if name == "register_model":
+        from .models.registry import register_model
+        return register_model
     raise AttributeError(f"module 'gru4recf' has no attribute {name!r}")

@@ -9,7 +9,7 @@ The contract between the processes of a run:
 - batches: every process builds the same global batches (same seed, same order) and keeps its
   rows of each one (`data.batching.shard_rows`), so all take the same number of steps;
 - training: DDP averages the gradients; each process weights its loss so that the average is the
-  gradient of the global batch's loss (`DataParallel`);
+  gradient of the global batch's loss (`StepRunner`);
 - evaluation: each process ranks its users' targets; the counts of target ranks are summed
   exactly (integers), so every process gets the single-process metrics;
 - rank 0 alone writes checkpoints and logs, and takes the early-stopping decisions.
@@ -192,7 +192,7 @@ class _Call(nn.Module):
         return function(*args)
 
 
-class DataParallel:
+class StepRunner:
     """How the trainer runs a model's training computations: directly in one process, through
     DistributedDataParallel (gradients averaged over processes on backward) in several.
 
@@ -227,16 +227,16 @@ class DataParallel:
         return self.context.sum(torch.tensor([local], dtype=torch.float64)).item() / self.context.world_size
 
 
-def data_parallel(model: nn.Module, context: DistributedContext, seed: int,
-                  find_unused_parameters: bool = False) -> DataParallel:
+def step_runner(model: nn.Module, context: DistributedContext, seed: int,
+                  find_unused_parameters: bool = False) -> StepRunner:
     """Wraps `model` for training in `context` (in a distributed run DDP's constructor broadcasts
     rank 0's weights to every process). The model itself stays unwrapped: its state_dict, and so
     every checkpoint, is the same as in a single process. `find_unused_parameters` is needed when
     some parameters get no gradient in a step (training strategies freezing subnets)."""
     if not context.active:
-        return DataParallel(context, seed)
+        return StepRunner(context, seed)
     device = next(model.parameters()).device
     device_ids = [device.index] if device.type == "cuda" else None
     ddp = nn.parallel.DistributedDataParallel(_Call(model), device_ids=device_ids,
                                               find_unused_parameters=find_unused_parameters)
-    return DataParallel(context, seed, ddp)
+    return StepRunner(context, seed, ddp)

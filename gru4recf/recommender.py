@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Union
 
 import torch
+from torch import nn
 
-from .config.options import options
+from .data.batching import Batch
+from .data.settings import DataSettings
 from .errors import CheckpointError, ConfigError, RecommendError
-from .models.base import SequentialRecommender
-from .models.registry import build_model
+from .models.registry import model_spec
+from .models.spec import Catalogue
 from .training.checkpoint import read_checkpoint
 
 
@@ -32,7 +34,7 @@ class Recommendation:
 class Recommender:
     """A trained model with its item catalogue: sessions of raw item tokens in, top-k tokens out."""
 
-    def __init__(self, model: SequentialRecommender, item_tokens: Sequence[str], max_length: int,
+    def __init__(self, model: nn.Module, item_tokens: Sequence[str], max_length: int,
                  meta: Mapping, device: torch.device = torch.device("cpu")) -> None:
         self.model = model.to(device).eval()
         self.item_tokens = list(item_tokens)
@@ -89,7 +91,8 @@ class Recommender:
         padded = torch.zeros(len(histories), int(lengths.max()), dtype=torch.long)  # [B, L]
         for row, history in enumerate(histories):
             padded[row, :len(history)] = torch.tensor(history, dtype=torch.long)
-        scores = self.model.full_scores(padded.to(self.device), lengths.to(self.device)).float().cpu()
+        batch = Batch(padded, lengths, torch.zeros(len(histories), dtype=torch.long)).to(self.device)
+        scores = self.model.full_scores(batch).float().cpu()
         scores[:, 0] = -torch.inf
         return scores
 
@@ -113,13 +116,23 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
     checkpoint alone; errors are CheckpointError naming the file."""
     checkpoint = read_checkpoint(path)
     item_tokens = checkpoint.item_tokens()
-    defaults = {name: option.default for name, option in options().items()}
-    config = dict(defaults, **checkpoint.meta.get("config", {}))
+    stored = checkpoint.meta.get("config", {})
+    writer = checkpoint.meta.get("library_version", "an unknown version")
     try:
+        spec = model_spec(checkpoint.model)
+    except ConfigError:
+        raise CheckpointError(f"checkpoint {path} holds model '{checkpoint.model}' (written by gru4recf {writer}), "
+                              "which this installation does not have: install the package that provides it") from None
+    if spec.needs_users:
+        raise CheckpointError(f"checkpoint {path} holds model '{checkpoint.model}', which scores users, not "
+                              "sessions: recommend takes sessions of items")
+    try:
+        settings = spec.parse(stored)
+        max_history = DataSettings.parse(stored).max_history
         with torch.random.fork_rng(devices=[]):  # building initialises weights: keep the caller's RNG as it was
-            model = build_model(checkpoint.model, config, len(item_tokens), checkpoint.feature_fields())
+            model = spec.build(settings, Catalogue(len(item_tokens), checkpoint.feature_fields()))
     except ConfigError as error:
-        raise CheckpointError(f"checkpoint {path} cannot be used: {error}") from None
+        raise CheckpointError(f"checkpoint {path} (written by gru4recf {writer}) cannot be used: {error}") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"checkpoint {path} is damaged: its {checkpoint.model} settings do not build "
                               f"a model ({type(error).__name__}: {error})") from None
@@ -129,4 +142,4 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
         detail = " ".join(str(error).split())
         raise CheckpointError(f"checkpoint {path} does not hold {checkpoint.model} weights for "
                               f"{len(item_tokens) - 1} items: {detail[:300]}") from None
-    return Recommender(model, item_tokens, int(config["MAX_ITEM_LIST_LENGTH"]), checkpoint.meta, torch.device(device))
+    return Recommender(model, item_tokens, max_history, checkpoint.meta, torch.device(device))

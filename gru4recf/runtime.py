@@ -1,10 +1,42 @@
-"""Process-level settings of a run: seeds, CPU threads and the device."""
+"""Process-level settings of a run: which model and how it runs (seeds, CPU threads, device,
+logging, where files go)."""
 import os
 import random
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 import torch
+
+from .config import checks as c
+from .config.settings import Settings, setting
+
+
+@dataclass(frozen=True)
+class RuntimeSettings(Settings):
+    """The run's general keys (RecBole's names)."""
+
+    title = "General"
+    model: str = setting("GRU4RecF", c.text, "Model name: one of the registry (see docs/models.md).")
+    seed: int = setting(2020, c.integer(0), "Random seed for python, numpy and torch.")
+    reproducibility: bool = setting(True, c.boolean, "Deterministic kernels (cuDNN) for repeatable results.")
+    device: str = setting("auto", c.device, "'auto' (GPU when available), 'cpu', 'cuda' or 'cuda:N'.",
+                          affects_results=False)
+    num_threads: Optional[int] = setting(
+        None, c.optional(c.integer(1)),
+        "Torch CPU threads; None = OMP_NUM_THREADS if set, else the CPUs this process may use.", affects_results=False)
+    state: str = setting("INFO", c.one_of(["DEBUG", "INFO", "WARNING", "ERROR"]),
+                         "Logging level (RecBole calls it `state`).", affects_results=False)
+    show_progress: bool = setting(True, c.boolean, "Show tqdm progress bars for training and evaluation.",
+                                  affects_results=False)
+    log_dir: str = setting("log/", c.text, "Folder for per-run log files (log/<model>/...).", affects_results=False)
+    checkpoint_dir: str = setting(
+        "saved/", c.text, "Folder for checkpoints: <run>.pth (best model) and <run>.last.pth (for --resume).",
+        affects_results=False)
+    ddp_backend: str = setting(
+        "auto", c.one_of(["auto", "gloo", "nccl"]),
+        "torch.distributed backend under torchrun: 'auto' = nccl on GPUs, gloo on CPUs; unused in one process.",
+        affects_results=False)
 
 
 def init_seed(seed: int, reproducibility: bool) -> None:

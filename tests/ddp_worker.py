@@ -14,12 +14,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gru4recf.config import load_config  # noqa: E402
+from gru4recf import run_gru4recf  # noqa: E402
 from gru4recf.distributed import DistributedContext, distributed_run  # noqa: E402
-from gru4recf.models.registry import build_model  # noqa: E402
-from gru4recf.quick_start import build_trainer, load_and_split, make_batches, run_gru4recf  # noqa: E402
+from gru4recf.experiment import build_run, load_config, load_data  # noqa: E402
 from gru4recf.runtime import init_seed, set_threads  # noqa: E402
-from gru4recf.training.evaluator import Evaluator  # noqa: E402
 from helpers import small_config, write_pattern_dataset  # noqa: E402
 
 NAME = "ddp"
@@ -60,30 +58,26 @@ def config_for(data_path: Path, **overrides):
 
 
 def build(config, distributed: DistributedContext):
-    """Data, model and trainer as `run_experiment` builds them, without checkpoints."""
+    """The run as `run_experiment` builds it, without checkpoints."""
     set_threads(1)
     init_seed(config.seed, config.reproducibility)
-    data = make_batches(config, *load_and_split(config, distributed), distributed)
-    init_seed(config.seed, config.reproducibility)
-    model = build_model(config.model, config, data.dataset.n_items, data.dataset.item_features)
-    evaluator = Evaluator(config.metrics, config.topk, config.metric_decimal_place, distributed=distributed)
-    trainer = build_trainer(config, model, evaluator, torch.device("cpu"), distributed)
-    return data, model, evaluator, trainer
+    return build_run(config, load_data(config, distributed), torch.device("cpu"), distributed)
 
 
 def evaluation(data_path: Path, distributed: DistributedContext) -> dict:
     """Validation and test metrics (12 decimals) of one freshly initialised model."""
-    data, model, evaluator, _ = build(config_for(data_path, **EVAL_SETTINGS), distributed)
-    return {"valid": dict(evaluator.evaluate(model, data.valid)), "test": dict(evaluator.evaluate(model, data.test))}
+    run = build(config_for(data_path, **EVAL_SETTINGS), distributed)
+    return {"valid": dict(run.evaluator.evaluate(run.model, run.batches.valid)),
+            "test": dict(run.evaluator.evaluate(run.model, run.batches.test))}
 
 
 def first_steps(data_path: Path, distributed: DistributedContext, cases=tuple(FIRST_STEP_CASES)) -> dict:
     """Per case: the loss of the first global batch and the weights after its (SGD) step."""
     results = {}
     for name in cases:
-        data, model, _, trainer = build(config_for(data_path, **FIRST_STEP_CASES[name]), distributed)
-        loss = trainer.train_epoch(islice(data.train, 1), 0)
-        results[name] = {"loss": loss, "weights": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        run = build(config_for(data_path, **FIRST_STEP_CASES[name]), distributed)
+        loss = run.trainer.train_epoch(islice(run.batches.train, 1), 0)
+        results[name] = {"loss": loss, "weights": {k: v.detach().clone() for k, v in run.model.state_dict().items()}}
     return results
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gru4recf.data.dataset import DataSettings, load_dataset
+from gru4recf.data.dataset import load_dataset
+from gru4recf.data.settings import DataSettings
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))

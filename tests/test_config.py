@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gru4recf.config import Config, load_config, parse_cli_args
+from gru4recf.config import Config, parse_cli_args
+from gru4recf.experiment import load_config
 from gru4recf.errors import ConfigError
 
 
@@ -40,15 +41,14 @@ def test_layers_merge_in_order_default_model_dataset_files_dict_cli(tmp_path):
 
 
 def test_dataset_defaults_override_model_defaults(monkeypatch):
-    # The shipped model and dataset YAMLs share no key, so stand-in layers show the precedence.
+    # The shipped dataset YAML sets no model key, so a stand-in layer shows the precedence.
     from gru4recf.config import loader
 
-    fake = {("models", "GRU4RecF"): {"hidden_size": 20, "num_layers": 2},
-            ("datasets", "ml-100k"): {"hidden_size": 24}}
+    fake = {("datasets", "ml-100k"): {"hidden_size": 24}}
     monkeypatch.setattr(loader, "_packaged_defaults", lambda kind, name: dict(fake.get((kind, name), {})))
     config = load_config("GRU4RecF", "ml-100k")
     assert (config.hidden_size, config.sources["hidden_size"]) == (24, "ml-100k defaults")
-    assert (config.num_layers, config.sources["num_layers"]) == (2, "GRU4RecF defaults")
+    assert (config.num_layers, config.sources["num_layers"]) == (1, "GRU4RecF defaults")
 
 
 def test_model_and_dataset_can_come_from_a_config_file(tmp_path):
@@ -58,15 +58,13 @@ def test_model_and_dataset_can_come_from_a_config_file(tmp_path):
     assert config.sources["embedding_size"] == "GRU4Rec defaults"
 
 
-def test_model_defaults_differ_by_model():
+def test_each_model_has_its_own_keys_and_defaults():
     gru4recf = load_config("GRU4RecF", "ml-100k")
     gru4rec = load_config("GRU4Rec", "ml-100k")
-    # GRU4Rec.yaml has no selected_features / pooling_mode: the package default applies.
     assert gru4recf.sources["selected_features"] == "GRU4RecF defaults"
-    assert gru4rec.sources["selected_features"] == "default"
-    assert gru4rec.selected_features == ["class"]
-    assert gru4rec.sources["pooling_mode"] == "default"
+    assert "selected_features" not in gru4rec and "pooling_mode" not in gru4rec  # GRU4Rec reads no features
     assert gru4rec.sources["hidden_size"] == "GRU4Rec defaults"
+    assert gru4recf.model_settings.item_features() == ["class"] and gru4rec.model_settings.item_features() == []
 
 
 # --- safe parsing -------------------------------------------------------------------------------
@@ -284,14 +282,17 @@ def test_to_dict_round_trips_through_yaml(tmp_path):
 
 
 def test_strategy_other_than_simultaneous_needs_parallel_subnets():
-    with pytest.raises(ConfigError, match="training_strategy 'residual'.*architecture 'concat' has a single subnet"):
+    with pytest.raises(ConfigError, match=r"training_strategy 'residual'.*model 'GRU4RecF' has no parallel subnets "
+                                          r"with these settings \(architecture 'parallel' or 'weighted' has two\); "
+                                          r"use training_strategy 'simultaneous'"):
         load_config("GRU4RecF", config_dict={"training_strategy": "residual", "architecture": "concat"})
-    with pytest.raises(ConfigError, match="model 'GRU4Rec' has a single subnet"):
+    with pytest.raises(ConfigError, match="model 'GRU4Rec' has no parallel subnets"):
         load_config("GRU4Rec", config_dict={"training_strategy": "alternating"})
 
 
 def test_settings_an_architecture_ignores_are_warned_about():
-    assert any("model 'GRU4Rec' ignores it" in w
+    assert any("config key 'architecture' (from config_dict) is a setting of model GRU4RecF; model 'GRU4Rec' does "
+               "not use it, so it is ignored" in w
                for w in load_config("GRU4Rec", config_dict={"architecture": "weighted"}).warnings)
     assert any("subnet_weights applies" in w for w in load_config("GRU4RecF", config_dict={"subnet_weights": [1, 2]}).warnings)
     assert not load_config("GRU4RecF", config_dict={"architecture": "weighted", "subnet_weights": [1, 2]}).warnings
@@ -311,3 +312,38 @@ def test_every_shipped_config_file_passes_the_schema(path):
     written = yaml.safe_load(path.read_text(encoding="utf-8"))
     config = load_config(config_file_list=[str(path)])
     assert all(config.sources[key] not in ("default", f"{config.model} defaults") for key in written)
+
+
+def test_a_model_key_s_bad_value_names_the_model_and_what_it_allows():
+    with pytest.raises(ConfigError, match=r"config key 'loss_type' has value 'XE'; expected one of 'CE', 'BPR' "
+                                          r"\(a setting of model 'GRU4Rec'\)"):
+        load_config("GRU4Rec", config_dict={"loss_type": "XE"})
+
+
+def test_a_key_no_model_has_is_an_error_and_another_model_s_key_a_warning_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown config key 'pooling_mod' \(from config_dict\); "
+                                          r"did you mean 'pooling_mode'\?"):
+        load_config("GRU4Rec", config_dict={"pooling_mod": "sum"})
+    shared = write_yaml(tmp_path / "shared.yaml", "pooling_mode: max\nhidden_size: 32\n")
+    gru4rec = load_config("GRU4Rec", config_file_list=[shared])
+    assert gru4rec.hidden_size == 32 and "pooling_mode" not in gru4rec
+    assert gru4rec.warnings == [f"config key 'pooling_mode' (from {shared}) is a setting of model GRU4RecF; "
+                                "model 'GRU4Rec' does not use it, so it is ignored"]
+    assert load_config("GRU4RecF", config_file_list=[shared]).pooling_mode == "max"
+
+
+def test_sequence_mode_keys_default_to_max_item_list_length():
+    from gru4recf.experiment import run_mode
+
+    mode = run_mode(load_config(config_dict={"train_mode": "sequence", "MAX_ITEM_LIST_LENGTH": 7}))
+    assert (mode.warmup, mode.chunk_length) == (7, 7)
+    mode = run_mode(load_config(config_dict={"train_mode": "sequence", "MAX_ITEM_LIST_LENGTH": 7,
+                                             "warmup_length": 3, "chunk_length": 20}))
+    assert (mode.warmup, mode.chunk_length) == (3, 20)
+
+
+def test_warnings_are_given_once():
+    config = load_config("GRU4RecF", config_dict={"subnet_weights": [1, 2], "learn_subnet_weights": True})
+    assert sorted(config.warnings) == [
+        "learn_subnet_weights applies to GRU4RecF's architecture 'weighted' only; it is ignored here",
+        "subnet_weights applies to GRU4RecF's architecture 'weighted' only; it is ignored here"]

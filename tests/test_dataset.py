@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gru4recf.data.dataset import DataSettings, load_dataset
+from gru4recf.data.dataset import load_dataset
+from gru4recf.data.settings import DataSettings
 from gru4recf.errors import DataFormatError, DatasetError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -26,10 +26,10 @@ from gru4recf.data.split import Examples
 from gru4recf.distributed import SINGLE_PROCESS, DistributedContext, context_from_env, resolve_backend
 from gru4recf.errors import DistributedError
 from gru4recf.models.registry import build_model
-from gru4recf.quick_start import load_and_split
+from gru4recf.experiment import load_data
 from gru4recf.runtime import init_seed
 from gru4recf.search.cli import main as hyper_main
-from gru4recf.training.metrics import compute_metrics, metrics_from_counts, rank_counts
+from gru4recf.evaluation.metrics import compute_metrics, metrics_from_counts, rank_counts
 from gru4recf.training.checkpoint import read_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,9 +153,8 @@ def test_first_step_loss_and_update_equal_the_single_process_ones_for_the_same_g
     single = ddp_worker.first_steps(data_path, SINGLE_PROCESS, [case])[case]
     double = two_processes["first_steps"][case]
     assert double["loss"] == pytest.approx(single["loss"], rel=1e-6)
-    _, model, _, _ = ddp_worker.build(ddp_worker.config_for(data_path, **ddp_worker.FIRST_STEP_CASES[case]),
-                                      SINGLE_PROCESS)
-    initial = model.state_dict()
+    run = ddp_worker.build(ddp_worker.config_for(data_path, **ddp_worker.FIRST_STEP_CASES[case]), SINGLE_PROCESS)
+    initial = run.model.state_dict()
     moved = max((single["weights"][k] - initial[k]).abs().max().item() for k in initial)
     assert moved > 1e-3  # the step did something, and the same thing with two processes (SGD: same gradient)
     for name, weights in single["weights"].items():
@@ -253,7 +252,7 @@ def test_alternating_strategy_under_torchrun_leaves_the_frozen_subnet_untouched(
     trained = read_checkpoint(best).state_dict
     config = ddp_worker.config_for(data_path, **dict(ddp_worker.RUN_SETTINGS, epochs=1))
     init_seed(config.seed, config.reproducibility)
-    dataset, _ = load_and_split(config)
+    dataset = load_data(config).dataset
     init_seed(config.seed, config.reproducibility)
     drawn = build_model("GRU4RecF", config, dataset.n_items, dataset.item_features).state_dict()
     feature = [k for k in drawn if k.startswith(("grus.feature.", "heads.feature.", "features."))]

@@ -16,8 +16,10 @@ import pytest
 import torch
 
 from gru4recf import load_model, run_gru4recf
-from gru4recf.config import load_config
-from gru4recf.data.dataset import DataSettings, load_dataset
+from gru4recf.experiment import load_config
+from gru4recf.data.batching import Batch
+from gru4recf.data.dataset import load_dataset
+from gru4recf.data.settings import DataSettings
 from gru4recf.data.features import FeatureField
 from gru4recf.errors import ConfigError, DataFormatError, DatasetError
 from gru4recf.models.layers import ItemFeatureEncoder
@@ -226,7 +228,7 @@ def test_item_vector_files_option_is_checked(value, words):
 def test_item_vector_files_option_is_read_from_the_command_line():
     config = load_config("GRU4RecF", "dense", cli_args={"item_vector_files": "{'emb': 'emb.npy'}"})
     assert config.item_vector_files == {"emb": "emb.npy"}
-    assert DataSettings.from_config(config, ["emb"]).item_vector_files == {"emb": "emb.npy"}
+    assert config.section(DataSettings).item_vector_files == {"emb": "emb.npy"}
 
 
 # ---- the model ----------------------------------------------------------------------------------
@@ -279,7 +281,8 @@ def test_checkpoint_keeps_the_vector_table_and_load_model_scores_the_same(tmp_pa
     assert np.array_equal(vec.values, np.array(VEC, dtype=np.float32))
     recommender = load_model(tmp_path / "m.pth")
     history = torch.tensor([[1, 3]])
-    assert torch.equal(recommender.scores([[1, 3]])[:, 1:], model.full_scores(history, torch.tensor([2]))[:, 1:])
+    scores = model.full_scores(Batch(history, torch.tensor([2]), torch.tensor([0])))
+    assert torch.equal(recommender.scores([[1, 3]])[:, 1:], scores[:, 1:])
     assert len(recommender.recommend(["i1", "i3"], k=3).items) == 3
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from gru4recf import quick_start, run_gru4recf
-from gru4recf.config import load_config
+from gru4recf import experiment, run_gru4recf
+from gru4recf.experiment import load_config
 from gru4recf.errors import ConfigError, TrainingError
 from gru4recf.search import hyper_search, parse_params
 from gru4recf.search.cli import main
@@ -42,15 +42,15 @@ def fake_training(monkeypatch):
 
     def load(config):
         state["loads"] += 1
-        return "dataset", "splits"
+        return "loaded data"
 
     def run(config, saved=True, data=None):
-        assert data == ("dataset", "splits") and saved is False
+        assert data == "loaded data" and saved is False
         state["calls"].append(config)
         return result(*state["score"](config))
 
-    monkeypatch.setattr(quick_start, "load_and_split", load)
-    monkeypatch.setattr(quick_start, "run_experiment", run)
+    monkeypatch.setattr(experiment, "load_data", load)
+    monkeypatch.setattr(experiment, "run_experiment", run)
     return state
 
 
@@ -270,8 +270,8 @@ def test_best_is_chosen_on_validation_not_test(tmp_path, fake_training):
 def test_dataset_is_loaded_once_unless_a_parameter_changes_it(tmp_path, monkeypatch):
     write_pattern_dataset(tmp_path)
     loads = []
-    real = quick_start.load_and_split
-    monkeypatch.setattr(quick_start, "load_and_split", lambda config: loads.append(config) or real(config))
+    real = experiment.load_data
+    monkeypatch.setattr(experiment, "load_data", lambda config: loads.append(config) or real(config))
     config = small_config(tmp_path, epochs=1)
     config.pop("learning_rate")
     hyper_search(write(tmp_path / "a.test", "learning_rate choice [0.01, 0.001]\nnum_layers choice [1, 2]\n"),
@@ -363,3 +363,10 @@ def test_cli_reports_a_search_where_every_trial_failed(tmp_path, capsys, fake_tr
     assert status == 1 and "ZeroDivisionError: division by zero" in out
     assert err.strip() == f"{PREFIX} all 2 trials failed; the errors are in {tmp_path / 'o.jsonl'}"
     assert not (tmp_path / "o.best.yaml").exists()
+
+
+def test_searching_a_key_the_model_does_not_have_is_an_error_naming_the_line(tmp_path):
+    params = write(tmp_path / "p.test", "learning_rate choice [0.01]\npooling_mode choice ['sum', 'max']\n")
+    with pytest.raises(ConfigError, match=r"line 2: 'pooling_mode' is not a setting of model 'GRU4Rec'"):
+        hyper_search(params, "GRU4Rec", "toy", config_dict={"data_path": str(tmp_path)},
+                     output_file=str(tmp_path / "out.jsonl"))

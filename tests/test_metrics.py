@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from gru4recf.training.metrics import compute_metrics, target_ranks
+from gru4recf.evaluation.metrics import compute_metrics, target_ranks
 
 
 def scores_with_target_at(rank: int, n_items: int = 20) -> tuple:
@@ -63,7 +63,7 @@ def test_missing_target_scores_zero_everywhere():
 def test_evaluation_in_memory_capped_slices_gives_the_same_metrics():
     from gru4recf.data.batching import Batch
     from gru4recf.models.gru4rec import GRU4Rec
-    from gru4recf.training.evaluator import Evaluator
+    from gru4recf.evaluation.evaluator import Evaluator
 
     torch.manual_seed(0)
     model = GRU4Rec(n_items=30, embedding_size=8, hidden_size=8)

@@ -3,26 +3,11 @@ import numpy as np
 import pytest
 import torch
 
+from gru4recf.data.batching import Batch
 from gru4recf.data.features import FeatureField
-from gru4recf.config.options import ARCHITECTURES
-from gru4recf.models.gru4recf import SUBNETS
-from gru4recf.models.registry import MODELS, build_model
-from gru4recf.training.checkpoint import load_checkpoint, save_checkpoint
-
-N_ITEMS = 12
-
-
-def features() -> list:
-    genres = np.zeros((N_ITEMS, 3), dtype=np.int64)
-    for item in range(1, N_ITEMS):
-        genres[item, : 1 + item % 3] = [1 + (item + k) % 5 for k in range(1 + item % 3)]
-    kind = np.array([0] + [1 + item % 2 for item in range(1, N_ITEMS)], dtype=np.int64)
-    year = np.linspace(0, 1, N_ITEMS).astype(np.float32)
-    vec = np.random.default_rng(0).normal(size=(N_ITEMS, 5)).astype(np.float32)
-    vec[0] = 0
-    return [FeatureField("class", "token_seq", genres, np.array(["[PAD]", "a", "b", "c", "d", "e"], dtype=object)),
-            FeatureField("kind", "token", kind, np.array(["[PAD]", "x", "y"], dtype=object)),
-            FeatureField("year", "float", year), FeatureField("vec", "float_seq", vec)]
+from gru4recf.models.gru4recf import SUBNETS, GRU4RecFSettings
+from gru4recf.models.registry import build_model, models
+from model_contract import N_ITEMS, check_model, features
 
 
 def config(**overrides) -> dict:
@@ -39,67 +24,26 @@ def batch():
     return history, lengths, torch.tensor([4, 6, 10]), torch.tensor([[5, 7], [1, 2], [3, 11]])
 
 
-# Every registered model, and GRU4RecF in each of its architectures.
-VARIANTS = [(name, {}) for name in sorted(MODELS) if name != "GRU4RecF"]
-VARIANTS += [("GRU4RecF", {"architecture": architecture}) for architecture in SUBNETS]
+# Every registered model with its defaults, and GRU4RecF in each of its architectures.
+VARIANTS = [(name, {}) for name in sorted(models()) if name != "GRU4RecF"]
+VARIANTS += [("GRU4RecF", config(architecture=architecture)) for architecture in SUBNETS]
 
 
-@pytest.fixture(params=VARIANTS, ids=lambda v: "-".join([v[0], *v[1].values()]))
-def variant(request):
-    return request.param
-
-
-def build(variant, **overrides):
-    name, settings = variant
-    return build_model(name, config(**settings, **overrides), N_ITEMS, features())
+@pytest.mark.parametrize("name, values", VARIANTS,
+                         ids=[name + "".join(f"-{v['architecture']}" for v in [values] if v) for name, values in VARIANTS])
+def test_every_model_meets_the_contract(name, values, tmp_path):
+    check_model(models()[name], values, tmp_path)
 
 
 def test_every_architecture_is_a_config_choice():
-    assert tuple(SUBNETS) == ARCHITECTURES
+    assert GRU4RecFSettings.keys()["architecture"][1].allowed == ", ".join(SUBNETS)
 
 
-@pytest.mark.parametrize("loss_type", ["CE", "BPR"])
-def test_shapes_and_finite_loss(variant, loss_type):
-    torch.manual_seed(0)
-    model = build(variant, loss_type=loss_type)
-    history, lengths, targets, negatives = batch()
-    assert model.encode(history, lengths).shape == (3, 8)
-    assert model.full_scores(history, lengths).shape == (3, N_ITEMS)
-    loss = model.loss(history, lengths, targets, negatives if loss_type == "BPR" else None)
-    assert loss.dim() == 0 and torch.isfinite(loss)
-
-
-def test_one_optimiser_step_changes_the_weights(variant):
-    torch.manual_seed(0)
-    model = build(variant)
-    before = {k: v.clone() for k, v in model.named_parameters()}
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    history, lengths, targets, _ = batch()
-    model.loss(history, lengths, targets).backward()
-    optimizer.step()
-    changed = [k for k, v in model.named_parameters() if not torch.equal(v, before[k])]
-    assert sorted(changed) == sorted(before)
-
-
-def test_padding_after_the_last_item_does_not_change_the_output(variant):
-    torch.manual_seed(0)
-    model = build(variant).eval()
-    history, lengths = torch.tensor([[1, 2, 3]]), torch.tensor([3])
-    padded = torch.tensor([[1, 2, 3, 0, 0]])
-    assert torch.allclose(model.encode(history, lengths), model.encode(padded, lengths))
-
-
-def test_checkpoint_round_trip_gives_identical_scores(variant, tmp_path):
-    torch.manual_seed(0)
-    model = build(variant).eval()
-    save_checkpoint(tmp_path / "m.pth", model.state_dict(), {"model": variant[0]})
-    state, meta = load_checkpoint(tmp_path / "m.pth")
-    torch.manual_seed(1)
-    fresh = build(variant).eval()
-    fresh.load_state_dict(state)
-    history, lengths, _, _ = batch()
-    assert meta["model"] == variant[0]
-    assert torch.equal(model.full_scores(history, lengths), fresh.full_scores(history, lengths))
+def test_every_model_declares_each_key_once_with_a_check_and_documentation():
+    for name, spec in models().items():
+        for key, (_, info) in spec.settings.keys().items():
+            assert info.doc and callable(info.check), (name, key)
+            assert info.check(key, spec.settings.defaults()[key]) == spec.settings.defaults()[key], (name, key)
 
 
 def recbole_features(model, history):
@@ -212,4 +156,4 @@ def test_bpr_loss_is_recbole_formula():
     pos = (out * model.item_embedding(targets)).sum(-1, keepdim=True)
     neg = (out.unsqueeze(1) * model.item_embedding(negatives)).sum(-1)
     expected = -torch.log(torch.sigmoid(pos - neg) + 1e-10).mean()
-    assert torch.allclose(model.loss(history, lengths, targets, negatives), expected)
+    assert torch.allclose(model.loss(Batch(history, lengths, targets, negatives)), expected)

@@ -8,12 +8,12 @@ import torch
 
 from gru4recf import load_model, run_gru4recf
 from gru4recf.cli import main
-from gru4recf.config import load_config
+from gru4recf.experiment import load_config
 from gru4recf.errors import RecommendError
 from gru4recf.models.registry import build_model
-from gru4recf.quick_start import load_and_split, make_batches
+from gru4recf.experiment import load_data, make_batches
 from gru4recf.training.checkpoint import load_checkpoint
-from gru4recf.training.metrics import compute_metrics
+from gru4recf.evaluation.metrics import compute_metrics
 from helpers import small_config, write_pattern_dataset
 
 PREFIX = "gru4recf: error:"
@@ -35,8 +35,8 @@ def trained(request, tmp_path_factory):
 
 def test_recommend_reproduces_the_trainers_test_metrics(trained):
     config, result, best = trained
-    dataset, splits = load_and_split(config)
-    test = splits["test"]
+    data = load_data(config)
+    dataset, test = data.dataset, data.splits["test"]
     sessions = [dataset.item_tokens[dataset.items[start:target]].tolist()
                 for start, target in zip(test.starts, test.targets)]
     targets = dataset.item_tokens[dataset.items[test.targets]].tolist()
@@ -49,15 +49,16 @@ def test_recommend_reproduces_the_trainers_test_metrics(trained):
 
 def test_scores_equal_the_trainers_full_ranking_scores(trained):
     config, _, best = trained
-    dataset, splits = load_and_split(config)
+    data = load_data(config)
+    dataset = data.dataset
     state, _ = load_checkpoint(best)
     net = build_model(config.model, config, dataset.n_items, dataset.item_features)
     net.load_state_dict(state)
     net.eval()
     recommender = load_model(best)
-    for batch in make_batches(config, dataset, splits).test:
+    for batch in make_batches(config, data, None).test:
         with torch.no_grad():
-            expected = net.full_scores(batch.history, batch.lengths)[:, 1:]  # [B, n_items - 1]
+            expected = net.full_scores(batch)[:, 1:]  # [B, n_items - 1]
         histories = [row[:length].tolist() for row, length in zip(batch.history, batch.lengths)]
         assert torch.equal(recommender.scores(histories)[:, 1:], expected)
         tokens = [dataset.item_tokens[h].tolist() for h in histories]

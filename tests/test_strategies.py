@@ -5,7 +5,9 @@ import torch
 from gru4recf.data.batching import Batch
 from gru4recf.errors import ConfigError
 from gru4recf.models.registry import build_model
-from gru4recf.training.evaluator import Evaluator
+from gru4recf.evaluation.evaluator import Evaluator
+from gru4recf.training.modes import AugmentMode
+from gru4recf.training.settings import TrainingSettings
 from gru4recf.training.strategies import TrainingStrategy
 from gru4recf.training.trainer import Trainer
 from test_models import N_ITEMS, batch, config, features
@@ -16,7 +18,7 @@ def trainer_for(strategy: str, architecture: str = "parallel") -> Trainer:
     model = build_model("GRU4RecF", config(architecture=architecture), N_ITEMS, features())
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     evaluator = Evaluator(["MRR"], [5])
-    return Trainer(model, optimizer, evaluator, epochs=4, valid_metric="MRR@5",
+    return Trainer(model, optimizer, evaluator, TrainingSettings(epochs=4), "MRR@5", AugmentMode(5),
                    strategy=TrainingStrategy(strategy, model.subnets))
 
 

@@ -1,5 +1,8 @@
-"""Configuration: option table, layered loading and validation."""
-from .config import Config
-from .loader import load_config, parse_cli_args
+"""Configuration: settings classes, layered loading against a schema, and validation.
 
-__all__ = ["Config", "load_config", "parse_cli_args"]
+`gru4recf.load_config` (in `gru4recf.experiment`) is the loader with the library's schema.
+"""
+from .config import Config
+from .loader import Schema, build_config, parse_cli_args
+
+__all__ = ["Config", "Schema", "build_config", "parse_cli_args"]

@@ -2,7 +2,8 @@
 
 Each check takes the key and the raw value and returns the normalised value, or raises
 ConfigError naming the key, the value found and what is allowed. They are small and composable so
-that every option in `options.py` states its contract in one line.
+that every setting states its contract in one line; `allowed(check)` is that contract in words, for
+the generated reference tables.
 """
 import ast
 import math
@@ -11,6 +12,17 @@ from typing import Any, Callable, Iterable, Optional
 from ..errors import ConfigError
 
 Check = Callable[[str, Any], Any]
+
+
+def described(check: Check, words: str) -> Check:
+    """Attaches the words that the reference tables print for what `check` accepts."""
+    check.allowed = words
+    return check
+
+
+def allowed(check: Check) -> str:
+    """What `check` accepts, in words ('' when it does not say)."""
+    return getattr(check, "allowed", "")
 
 
 def _fail(key: str, value: Any, expected: str) -> ConfigError:
@@ -37,7 +49,7 @@ def integer(minimum: Optional[int] = None) -> Check:
         if minimum is not None and value < minimum:
             raise _fail(key, value, f"an integer >= {minimum}")
         return value
-    return check
+    return described(check, "integer" + (f" >= {minimum}" if minimum is not None else ""))
 
 
 def number(minimum: Optional[float] = None, maximum: Optional[float] = None,
@@ -55,7 +67,7 @@ def number(minimum: Optional[float] = None, maximum: Optional[float] = None,
         if too_low or too_high:
             raise _fail(key, value, expected)
         return float(value)
-    return check
+    return described(check, expected[2:])
 
 
 def boolean(key: str, value: Any) -> bool:
@@ -66,10 +78,16 @@ def boolean(key: str, value: Any) -> bool:
     return value
 
 
+boolean.allowed = "True, False"
+
+
 def text(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _fail(key, value, "a non-empty string")
     return value
+
+
+text.allowed = "non-empty string"
 
 
 def one_of(choices: Iterable[str], case_insensitive: bool = True) -> Check:
@@ -81,7 +99,7 @@ def one_of(choices: Iterable[str], case_insensitive: bool = True) -> Check:
                 if value == choice or (case_insensitive and value.lower() == choice.lower()):
                     return choice
         raise _fail(key, value, "one of " + ", ".join(repr(c) for c in choices))
-    return check
+    return described(check, ", ".join(choices))
 
 
 def optional(inner: Check) -> Check:
@@ -89,7 +107,7 @@ def optional(inner: Check) -> Check:
         if value is None or (isinstance(value, str) and value.strip() in ("None", "~", "null")):
             return None
         return inner(key, value)
-    return check
+    return described(check, "None or " + allowed(inner) if allowed(inner) else "")
 
 
 def string_list(allow_empty: bool = False) -> Check:
@@ -102,7 +120,7 @@ def string_list(allow_empty: bool = False) -> Check:
         if not value and not allow_empty:
             raise _fail(key, value, "a non-empty list of names, e.g. ['class']")
         return list(value)
-    return check
+    return described(check, "list of names")
 
 
 def mapping(key: str, value: Any) -> dict:
@@ -118,10 +136,16 @@ def single_character(key: str, value: Any) -> str:
     return value
 
 
+single_character.allowed = "one character"
+
+
 def device(key: str, value: Any) -> str:
     if isinstance(value, str) and (value in ("auto", "cpu", "cuda", "mps") or value.startswith("cuda:")):
         return value
     raise _fail(key, value, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+device.allowed = "auto, cpu, cuda, cuda:N"
 
 
 Interval = tuple  # (low, high, low_closed, high_closed)
@@ -151,3 +175,6 @@ def interval(key: str, value: Any) -> str:
     except (ValueError, TypeError):
         raise _fail(key, value, "an interval such as '[5,inf)' or '(0,10]' (several joined by ';')")
     return str(value)
+
+
+interval.allowed = "interval, e.g. '[5,inf)'"

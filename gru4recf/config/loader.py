@@ -1,22 +1,30 @@
-"""Merges configuration layers, parses values safely and validates them against the option table.
+"""Merges configuration layers, parses values safely and validates them against a Schema.
 
 Layers, lowest to highest: package defaults, model defaults, dataset defaults, YAML files (in
 order), the config dict, then command-line `--key=value` pairs. Nothing is evaluated as code: YAML
 is read with `safe_load` and command-line values with `ast.literal_eval` (falling back to text).
+
+The schema says which keys exist: the global settings classes (one per concern) and each model's
+settings class. This layer knows no model and no training code: the composition root
+(`gru4recf.experiment`) hands it the schema.
 """
 import ast
 import difflib
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
 from ..errors import ConfigError
 from .checks import one_of
-from .options import options
 from .config import Config
+from .settings import KeyInfo
+
+# (model name, validated values, keys set by the user) -> warnings; may normalise `values` in place
+CrossCheck = Callable[[str, Dict[str, Any], FrozenSet[str]], List[str]]
 
 
 class _Loader(yaml.SafeLoader):
@@ -68,6 +76,36 @@ def parse_cli_args(args: Iterable[str]) -> dict:
     return parsed
 
 
+@dataclass(frozen=True)
+class Schema:
+    """What a configuration may hold: the global settings classes (`sections`, one per concern, whose
+    keys every run has), each model's settings class by model name, and the checks across keys
+    that need facts of several concerns (run after every key is validated)."""
+
+    sections: Tuple[type, ...]
+    models: Mapping[str, type]
+    checks: Tuple[CrossCheck, ...] = ()
+
+    def global_keys(self) -> Dict[str, KeyInfo]:
+        return {key: info for section in self.sections for key, (_, info) in section.keys().items()}
+
+    def model_keys(self) -> Dict[str, List[str]]:
+        """{key: the models whose settings have it} for keys that are not global."""
+        global_keys = self.global_keys()
+        owners: Dict[str, List[str]] = {}
+        for name, settings in sorted(self.models.items()):
+            for key in settings.keys():
+                if key not in global_keys:
+                    owners.setdefault(key, []).append(name)
+        return owners
+
+    def known_keys(self) -> List[str]:
+        return list(self.global_keys()) + list(self.model_keys())
+
+    def defaults(self) -> Dict[str, Any]:
+        return {key: value for section in self.sections for key, value in section.defaults().items()}
+
+
 def _packaged_defaults(kind: str, name: str) -> dict:
     resource = resources.files("gru4recf.config").joinpath(kind, f"{name}.yaml")
     if not resource.is_file():
@@ -75,38 +113,52 @@ def _packaged_defaults(kind: str, name: str) -> dict:
     return read_yaml(Path(str(resource)), f"gru4recf/config/{kind}/{name}.yaml")
 
 
-def _check_known(layer: Mapping, source: str, known: Mapping) -> None:
+def check_known(layer: Mapping, source: str, known: Sequence[str]) -> None:
+    """Every key of `layer` must be a key of the schema; a misspelt one gets a did-you-mean."""
     for key in layer:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else "; see the README's configuration table"
+            hint = f"; did you mean '{close[0]}'?" if close else "; see the configuration reference (docs/models.md for model keys)"
             raise ConfigError(f"unknown config key '{key}' (from {source}){hint}")
 
 
-def load_config(model: Optional[str] = None, dataset: Optional[str] = None,
-                config_file_list: Optional[Sequence[str]] = None,
-                config_dict: Optional[Mapping] = None,
+def build_config(schema: Schema, model: Optional[str] = None, dataset: Optional[str] = None,
+                config_file_list: Optional[Sequence[str]] = None, config_dict: Optional[Mapping] = None,
                 cli_args: Optional[Mapping] = None) -> Config:
-    """Builds the validated configuration of one run from all layers."""
-    known = options()
-    values = {name: option.default for name, option in known.items()}
-    sources = {name: "default" for name in known}
+    """Builds the validated configuration of one run from all layers, against `schema`."""
+    known = schema.known_keys()
     user_layers = [(read_yaml(Path(p)), str(p)) for p in (config_file_list or [])]
     user_layers += [(dict(config_dict or {}), "config_dict"), (dict(cli_args or {}), "command line")]
     for layer, source in user_layers:
-        _check_known(layer, source, known)
-    model = model or _last(user_layers, "model") or values["model"]
-    dataset = dataset or _last(user_layers, "dataset") or values["dataset"]
-    layers = [(_packaged_defaults("models", model), f"{model} defaults"),
-              (_packaged_defaults("datasets", dataset), f"{dataset} defaults")] + user_layers
+        check_known(layer, source, known)
+    defaults = schema.defaults()
+    model = model or _last(user_layers, "model") or defaults["model"]
+    dataset = dataset or _last(user_layers, "dataset") or defaults["dataset"]
+    model = one_of(sorted(schema.models), case_insensitive=False)("model", model)
+    model_settings = schema.models[model]
+    values = dict(defaults)
+    sources = {key: "default" for key in values}
+    values.update(model_settings.defaults())
+    sources.update({key: f"{model} defaults" for key in model_settings.defaults()})
+    layers = [(_packaged_defaults("datasets", dataset), f"{dataset} defaults")] + user_layers
     layers.append(({"model": model, "dataset": dataset}, "arguments"))
+    warnings = []
+    others = schema.model_keys()
     for layer, source in layers:
-        _check_known(layer, source, known)
+        check_known(layer, source, known)
         for key, value in layer.items():
-            values[key], sources[key] = value, source
-    for name, option in known.items():
-        values[name] = option.check(name, values[name])
-    return _cross_check(values, sources)
+            if key in values:
+                values[key], sources[key] = value, source
+            else:
+                warnings.append(f"config key '{key}' (from {source}) is a setting of model "
+                                f"{' and '.join(others[key])}; model '{model}' does not use it, so it is ignored")
+    for settings in schema.sections:
+        values.update(settings.validate(values))
+    try:
+        values.update(model_settings.validate(values))
+    except ConfigError as error:
+        raise ConfigError(f"{error} (a setting of model '{model}')") from None
+    return _cross_check(schema, model, model_settings, values, sources, warnings)
 
 
 def _last(layers: list, key: str) -> Optional[str]:
@@ -114,61 +166,12 @@ def _last(layers: list, key: str) -> Optional[str]:
     return found[-1] if found else None
 
 
-def _cross_check(values: dict, sources: dict) -> Config:
-    from ..models.registry import model_names
-    from ..training.optim import SPARSE_LEARNERS
-
-    values["model"] = one_of(model_names(), case_insensitive=False)("model", values["model"])
-    values["valid_metric"] = _valid_metric(values)
-    warnings = []
-    if values["loss_type"] == "CE" and values["train_neg_sample_args"] is not None:
-        if _by_hand(values, sources, "train_neg_sample_args"):
-            warnings.append("loss_type 'CE' scores every item, so train_neg_sample_args "
-                            f"{values['train_neg_sample_args']} is ignored (RecBole would stop here)")
-        values["train_neg_sample_args"] = None
-    warnings += _check_architecture(values, sources)
-    if values["learner"] in SPARSE_LEARNERS and values["clip_grad_norm"] is not None:
-        raise ConfigError(f"clip_grad_norm cannot be combined with learner '{values['learner']}' (the item "
-                          "table's gradients are sparse); set clip_grad_norm to None or choose learner 'adam'")
-    if values["loss_type"] == "BPR" and values["sampled_softmax"] is not None:
-        raise ConfigError("sampled_softmax applies to loss_type 'CE'; BPR uses train_neg_sample_args")
-    if values["loss_type"] == "BPR" and values["train_neg_sample_args"] is None:
-        raise ConfigError("loss_type 'BPR' needs negatives: set train_neg_sample_args, e.g. "
-                          "{'distribution': 'uniform', 'sample_num': 1}")
-    return Config(values, sources, warnings)
-
-
-def _by_hand(values: dict, sources: dict, key: str) -> bool:
-    """Whether the user set `key` (rather than the package or model defaults)."""
-    return sources[key] not in ("default", f"{values['model']} defaults")
-
-
-def _check_architecture(values: dict, sources: dict) -> list:
-    """GRU4RecF's architecture and training strategy must fit together; returns warnings for
-    settings that the chosen model or architecture ignores."""
-    gru4recf = values["model"] == "GRU4RecF"
-    parallel = gru4recf and values["architecture"] in ("parallel", "weighted")
-    if values["training_strategy"] != "simultaneous" and not parallel:
-        design = f"architecture '{values['architecture']}'" if gru4recf else f"model '{values['model']}'"
-        raise ConfigError(f"training_strategy '{values['training_strategy']}' trains parallel subnets in turn, "
-                          f"but {design} has a single subnet; use model GRU4RecF with architecture "
-                          "'parallel' or 'weighted', or training_strategy 'simultaneous'")
-    warnings = []
-    if not gru4recf and _by_hand(values, sources, "architecture"):
-        warnings.append(f"architecture applies to GRU4RecF; model '{values['model']}' ignores it")
-    weighted = gru4recf and values["architecture"] == "weighted"
-    for key in ("subnet_weights", "learn_subnet_weights"):
-        if not weighted and _by_hand(values, sources, key):
-            warnings.append(f"{key} applies to GRU4RecF's architecture 'weighted' only; it is ignored here")
-    return warnings
-
-
-def _valid_metric(values: dict) -> str:
-    text = values["valid_metric"]
-    name, _, k = text.partition("@")
-    metric = next((m for m in values["metrics"] if m.lower() == name.lower()), None)
-    if metric is None or not k.isdigit() or int(k) not in values["topk"]:
-        allowed = [f"{m}@{k}" for m in values["metrics"] for k in values["topk"]]
-        raise ConfigError(f"config key 'valid_metric' has value {text!r}; expected one of the "
-                          f"computed metrics: {', '.join(allowed)}")
-    return f"{metric}@{int(k)}"
+def _cross_check(schema: Schema, model: str, model_settings: type, values: dict, sources: dict,
+                 warnings: list) -> Config:
+    set_by_user = frozenset(key for key, source in sources.items() if source not in ("default", f"{model} defaults"))
+    for settings in schema.sections + (model_settings,):
+        warnings += settings.check_values(values, set_by_user)
+    for check in schema.checks:
+        warnings += check(model, values, set_by_user)
+    sections = {settings: settings.from_values(values) for settings in schema.sections}
+    return Config(values, sources, warnings, sections, model_settings.from_values(values))

@@ -69,7 +69,8 @@ def shard_rows(weights: np.ndarray, rank: int, world_size: int) -> Tuple[np.ndar
 class Batch:
     """One batch. `history` [B, L] is right-padded with 0; `lengths` [B] >= 1; `targets` [B];
     `negatives` [B, N] or None; `candidates` for sampled softmax or None; `weight` multiplies the
-    batch's loss (1 in one process; see `shard_rows`; 0 marks a placeholder to skip in evaluation)."""
+    batch's loss (1 in one process; see `shard_rows`; 0 marks a placeholder to skip in evaluation);
+    `users` [B] the user id of each example, for models that need it (else None)."""
 
     history: torch.Tensor
     lengths: torch.Tensor
@@ -77,9 +78,17 @@ class Batch:
     negatives: Optional[torch.Tensor] = None
     candidates: Optional[Candidates] = None
     weight: float = 1.0
+    users: Optional[torch.Tensor] = None
 
     def to(self, device: torch.device) -> "Batch":
         return move_to(self, device)
+
+    def rows(self, part: slice) -> "Batch":
+        """The examples `part` of this batch (for scoring a large batch in slices)."""
+        pick = lambda value: None if value is None else value[part]
+        candidates = None if self.candidates is None else self.candidates.rows(part)
+        return Batch(self.history[part], self.lengths[part], self.targets[part], pick(self.negatives), candidates,
+                     self.weight, pick(self.users))
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -98,12 +107,13 @@ def histories(items: np.ndarray, targets: np.ndarray, starts: np.ndarray, max_le
 
 class HistoryBatches:
     """Iterates over examples in batches; shuffled per epoch when `shuffle` is set. `batch_size` is
-    the global batch: with `world_size` processes each yields its rows of every batch."""
+    the global batch: with `world_size` processes each yields its rows of every batch. `users`
+    (the user id of every example), when given, travels with the batches."""
 
     def __init__(self, items: np.ndarray, examples: Examples, max_len: int, batch_size: int,
                  shuffle: bool = False, seed: int = 0, sampler: Optional[NegativeSampler] = None,
                  num_negatives: int = 0, candidate_sampler: Optional[CandidateSampler] = None,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, users: Optional[np.ndarray] = None) -> None:
         self.items = items
         self.examples = examples
         self.max_len = max_len
@@ -115,6 +125,7 @@ class HistoryBatches:
         self.candidate_sampler = candidate_sampler
         self.rank = rank
         self.world_size = world_size
+        self.users = users
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -141,5 +152,6 @@ class HistoryBatches:
             if self.world_size > 1:
                 negatives = None if negatives is None else negatives[rows]
                 candidates = None if candidates is None else candidates.rows(rows)
+            users = None if self.users is None else torch.from_numpy(self.users[chosen[rows]])
             yield Batch(torch.from_numpy(history), torch.from_numpy(lengths), torch.from_numpy(positives[rows]),
-                        negatives, candidates, weight)
+                        negatives, candidates, weight, users)

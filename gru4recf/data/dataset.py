@@ -4,48 +4,21 @@ The result holds one int64 array of item ids ordered by (user, time) and the off
 user's sequence starts: memory grows linearly with interactions, with no padded matrices.
 """
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DatasetError
-from .atomic import read_atomic, read_header
+from .atomic_files import read_atomic, read_header
 from .features import FeatureField, build_item_features
 from .filtering import filter_by_counts, filter_by_values, in_intervals, remove_duplicates
+from .settings import PAD, DataSettings
 from .vectors import check_no_clash, resolve_vector_files, vector_feature
 
-PAD = "[PAD]"
 logger = logging.getLogger("gru4recf")
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    """How to read and filter one dataset (the data keys of the configuration)."""
-
-    name: str
-    data_path: str
-    user_field: str = "user_id"
-    item_field: str = "item_id"
-    time_field: str = "timestamp"
-    field_separator: str = "\t"
-    seq_separator: str = " "
-    load_col: Optional[Mapping[str, Sequence[str]]] = None
-    rm_dup_inter: Optional[str] = None
-    val_interval: Optional[Mapping[str, str]] = None
-    user_inter_num_interval: Optional[str] = None
-    item_inter_num_interval: Optional[str] = None
-    selected_features: Sequence[str] = field(default_factory=list)
-    item_vector_files: Optional[Mapping[str, str]] = None
-
-    @classmethod
-    def from_config(cls, config: Mapping, selected_features: Sequence[str] = ()) -> "DataSettings":
-        keys = {"name": "dataset", "user_field": "USER_ID_FIELD", "item_field": "ITEM_ID_FIELD",
-                "time_field": "TIME_FIELD"}
-        values = {f.name: config[keys.get(f.name, f.name)] for f in fields(cls) if f.name != "selected_features"}
-        return cls(**values, selected_features=list(selected_features))
 
 
 @dataclass

@@ -45,13 +45,14 @@ from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from gru4recf.atomic_write import atomic_write_bytes
 from gru4recf.errors import DataFormatError, DatasetError, DownloadError
 
+from .settings import DATA_PATH_ENV
+
 GENRES: Tuple[str, ...] = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
     "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
     "Thriller", "War", "Western",
 )
 UNKNOWN_TOKEN = "unkonwn"  # RecBole's spelling (item 267's title and year), kept for equal files
-DATA_PATH_ENV = "GRU4RECF_DATA_PATH"
 _CHUNK = 1 << 16
 _TITLE_YEAR = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
 

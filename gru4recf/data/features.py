@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataFormatError, DatasetError
-from .atomic import AtomicTable
+from .atomic_files import AtomicTable
+from .settings import PAD
 
 SUPPORTED_KINDS = ("token", "token_seq", "float", "float_seq")
 
@@ -37,13 +38,13 @@ class FeatureField:
 
 def _token_ids(tokens: pd.Series) -> tuple:
     codes, uniques = pd.factorize(tokens)
-    return codes.astype(np.int64) + 1, np.concatenate([["[PAD]"], np.asarray(uniques, dtype=object)])
+    return codes.astype(np.int64) + 1, np.concatenate([[PAD], np.asarray(uniques, dtype=object)])
 
 
 def _seq_matrix(cells: pd.Series) -> tuple:
     lengths = cells.map(len).to_numpy(dtype=np.int64)
     flat = pd.Series(np.concatenate([np.asarray(c, dtype=object) for c in cells]) if len(cells) else [], dtype=object)
-    ids, vocab = _token_ids(flat) if len(flat) else (np.zeros(0, np.int64), np.array(["[PAD]"], dtype=object))
+    ids, vocab = _token_ids(flat) if len(flat) else (np.zeros(0, np.int64), np.array([PAD], dtype=object))
     matrix = np.zeros((len(cells), max(int(lengths.max(initial=0)), 1)), dtype=np.int64)
     rows = np.repeat(np.arange(len(cells)), lengths)
     cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)

@@ -13,26 +13,78 @@ same linear map). The other architectures are the paper's alternatives:
 
 Items are always scored against the item embedding table, which is therefore the output layer.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
+from ..config import checks as c
+from ..config.settings import setting
 from ..data.features import FeatureField
-from .base import SequentialRecommender
+from ..errors import ConfigError
+from .base import SequentialRecommender, loss_type_setting
 from .layers import ItemFeatureEncoder, gather_last, xavier_linear
+from .spec import Catalogue, ModelSettings, ModelSpec
 
 SUBNETS = {"parallel": ("item", "feature"), "weighted": ("item", "feature"), "concat": ("joint",),
            "id": ("item",), "feature": ("feature",)}
 
 
+def _subnet_weights(key: str, value: Any) -> list:
+    value = c._literal(value)
+    ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if not ok:
+        raise ConfigError(f"config key '{key}' has value {value!r}; expected two numbers, the weights of "
+                          "the item and the feature subnet, e.g. [1.0, 1.0]")
+    return [float(v) for v in value]
+
+
+_subnet_weights.allowed = "two numbers"
+
+
+@dataclass(frozen=True)
+class GRU4RecFSettings(ModelSettings):
+    """RecBole 1.2.1's GRU4RecF.yaml keys and defaults, and the paper's architectures."""
+
+    title = "GRU4RecF"
+    subnet_hint = " (architecture 'parallel' or 'weighted' has two)"
+    embedding_size: int = setting(64, c.integer(1), "Size of item and feature embeddings.")
+    hidden_size: int = setting(128, c.integer(1), "Size of each GRU's hidden state.")
+    num_layers: int = setting(1, c.integer(1), "Number of stacked GRU layers.")
+    dropout_prob: float = setting(0.3, c.number(0.0, 1.0, max_open=True), "Dropout on the item embeddings.")
+    selected_features: list = setting(
+        ["class"], c.string_list(),
+        "Item features fed to the feature GRU: .item columns (token, token_seq, float, float_seq) or "
+        "item_vector_files names.")
+    pooling_mode: str = setting("sum", c.one_of(["sum", "mean", "max"]), "How a token_seq feature's tokens are pooled.")
+    loss_type: str = loss_type_setting()
+    architecture: str = setting("parallel", c.one_of(tuple(SUBNETS), False),
+                                "parallel (RecBole's), weighted, concat, id or feature (see 'Architectures').")
+    subnet_weights: list = setting([1.0, 1.0], _subnet_weights,
+                                   "architecture 'weighted': weights of the [item, feature] subnets' outputs "
+                                   "(starting values if learned).")
+    learn_subnet_weights: bool = setting(False, c.boolean, "architecture 'weighted': learn the subnet weights.")
+
+    def item_features(self) -> List[str]:
+        return [] if self.architecture == "id" else list(self.selected_features)
+
+    def subnets(self) -> Tuple[str, ...]:
+        return SUBNETS[self.architecture] if self.architecture in ("parallel", "weighted") else ()
+
+    @classmethod
+    def check_values(cls, values: Dict[str, Any], set_by_user: FrozenSet[str]) -> List[str]:
+        """Warns about the subnet weights when the architecture is not 'weighted'."""
+        if values["architecture"] == "weighted":
+            return []
+        return [f"{key} applies to GRU4RecF's architecture 'weighted' only; it is ignored here"
+                for key in ("subnet_weights", "learn_subnet_weights") if key in set_by_user]
+
+
 class GRU4RecF(SequentialRecommender):
     """Item-id and feature subnets combined as `architecture` says (see the module docstring)."""
-
-    config_keys = ("embedding_size", "hidden_size", "num_layers", "dropout_prob", "pooling_mode", "loss_type",
-                   "architecture", "subnet_weights", "learn_subnet_weights")
-    uses_features = True
 
     def __init__(self, n_items: int, item_features: Sequence[FeatureField], embedding_size: int = 64,
                  hidden_size: int = 128, num_layers: int = 1, dropout_prob: float = 0.3,
@@ -51,6 +103,12 @@ class GRU4RecF(SequentialRecommender):
         self.heads = self._heads(hidden_size, embedding_size)
         self._subnet_weights(subnet_weights, learn_subnet_weights)
         nn.init.xavier_normal_(self.item_embedding.weight)  # the GRUs keep torch's default, as in RecBole
+
+    @classmethod
+    def build(cls, settings: GRU4RecFSettings, catalogue: Catalogue) -> "GRU4RecF":
+        return cls(catalogue.n_items, catalogue.item_features, settings.embedding_size, settings.hidden_size,
+                   settings.num_layers, settings.dropout_prob, settings.pooling_mode, settings.loss_type,
+                   settings.architecture, settings.subnet_weights, settings.learn_subnet_weights)
 
     def _heads(self, hidden_size: int, embedding_size: int) -> nn.ModuleDict:
         """One dense layer per subnet, Xavier-normal with a zero bias (RecBole's GRU4RecF
@@ -107,9 +165,9 @@ class GRU4RecF(SequentialRecommender):
         outputs, _ = self._run(history)
         return self._combine([gather_last(output, lengths) for output in outputs])  # [B, E]
 
-    def encode_steps(self, inputs: torch.Tensor, hidden: Optional[tuple] = None) -> tuple:
-        outputs, hidden = self._run(inputs, hidden)
-        return self._combine(outputs), hidden  # [B, L, E]
+    def encode_steps(self, inputs: torch.Tensor, state: Optional[tuple] = None) -> tuple:
+        outputs, state = self._run(inputs, state)
+        return self._combine(outputs), state  # [B, L, E]
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         """Parameters by subnet, plus `output`: the item embedding table that scores items (and
@@ -134,3 +192,8 @@ class GRU4RecF(SequentialRecommender):
             self.heads[subnet].weight.zero_()
             if self.heads[subnet].bias is not None:
                 self.heads[subnet].bias.zero_()
+
+
+MODEL = ModelSpec("GRU4RecF", GRU4RecFSettings, GRU4RecF,
+                  "Hidasi et al., Parallel Recurrent Neural Network Architectures for Feature-rich Session-based "
+                  "Recommendations (RecSys 2016)", train_modes=("augment", "sequence"))

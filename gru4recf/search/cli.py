@@ -42,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_unknown(cli_args: dict) -> None:
     """A mistyped search flag lands among the config keys: say which flag was meant."""
-    from ..config.options import options
+    from ..experiment import schema
 
-    known = options()
+    known = schema().known_keys()
     for key in cli_args:
         if key not in known:
             close = difflib.get_close_matches(key, _FLAGS, n=1, cutoff=0.75)
@@ -65,7 +65,7 @@ def _check_single_process() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs a search and prints its table; user errors print one line and exit with status 2."""
-    from ..config import parse_cli_args
+    from ..config.loader import parse_cli_args
 
     output_file = None
     try:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Tuple
 
-from ..config.options import options
 from ..errors import ConfigError
 
 KINDS = ("choice", "uniform", "quniform", "loguniform")
@@ -64,7 +63,9 @@ def read_params(path: str) -> List[Param]:
 
 def parse_params(text: str, source: str = "<params>") -> List[Param]:
     """Parses the text of a parameter file into `Param`s (see the module docstring for the format)."""
-    known = options()
+    from ..experiment import schema
+
+    known = schema().known_keys()
     params: List[Param] = []
     seen = {}
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -79,7 +80,7 @@ def parse_params(text: str, source: str = "<params>") -> List[Param]:
         name, kind, rest = parts
         if name not in known:
             close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else "; see the README's configuration table"
+            hint = f"; did you mean '{close[0]}'?" if close else "; see the configuration reference"
             raise ConfigError(f"{where}: unknown config key '{name}'{hint}")
         if name in seen:
             raise ConfigError(f"{where}: parameter '{name}' is already searched on line {seen[name]}")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
-from ..config import Config, load_config
+from ..config import Config
+from ..experiment import load_config, result_free_keys
 from ..errors import ConfigError, TrainingError
 from .params import Param, read_params
 from .results import best_row, read_results, summary_table, write_best_config, write_results
@@ -19,8 +20,6 @@ from .space import Suggester, check_algo, grid, grid_size
 from .trial import DataCache, TrialTask, run_trial, run_trial_in_worker, init_worker
 
 DEFAULT_MAX_EVALS = 100  # random and bayes, as RecBole
-# Settings that change where a search writes or how fast it runs, not what a trial computes.
-_NOT_IDENTITY = {"num_threads", "show_progress", "state", "log_dir", "checkpoint_dir", "data_path"}
 
 
 @dataclass
@@ -70,6 +69,7 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
     files = tuple(str(f) for f in (config_file_list or ()))
     base = load_config(model, dataset, list(files), config_dict, cli_args)
     _check_overlap(params, config_dict, cli_args)
+    _check_used(params, base)
     _check_values(params, base.model, base.dataset, files, fixed)
 
     from ..runtime import default_threads
@@ -112,6 +112,14 @@ def _check_overlap(params: Sequence[Param], config_dict: Optional[Mapping], cli_
                 raise ConfigError(f"'{p.name}' is searched ({p.where}) and also fixed on {source}; remove one")
 
 
+def _check_used(params: Sequence[Param], base: Config) -> None:
+    """Searching a key that the model does not have (another model's) would repeat one trial."""
+    for p in params:
+        if p.name not in base and p.name not in ("model", "dataset"):
+            raise ConfigError(f"{p.where}: '{p.name}' is not a setting of model '{base.model}' (see docs/models.md); "
+                              "searching it would change nothing")
+
+
 def _check_values(params: Sequence[Param], model: str, dataset: str, files: Sequence[str], fixed: Mapping) -> None:
     """Every choice value and both ends of every range must be a valid setting, before any training."""
     from .space import decode
@@ -132,7 +140,8 @@ def _check_values(params: Sequence[Param], model: str, dataset: str, files: Sequ
 def _search_id(base: Config, params: Sequence[Param], algo: str) -> str:
     """Identifies a search by what its trials compute: parameters, algorithm, fixed settings."""
     names = {p.name for p in params}
-    fixed = {k: v for k, v in base.to_dict().items() if k not in _NOT_IDENTITY and k not in names}
+    free = result_free_keys()
+    fixed = {k: v for k, v in base.to_dict().items() if k not in free and k not in names}
     text = json.dumps({"algo": algo, "params": [p.spec() for p in params], "config": fixed},
                       sort_keys=True, default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

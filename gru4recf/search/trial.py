@@ -33,7 +33,7 @@ class TrialTask:
 
     def config(self):
         """The trial's validated config; its parameters override every fixed layer."""
-        from ..config import load_config
+        from ..experiment import load_config
 
         overrides = {**self.fixed, **self.params, "num_threads": self.num_threads, "show_progress": False}
         return load_config(self.params.get("model", self.model), self.params.get("dataset", self.dataset),
@@ -45,17 +45,18 @@ class DataCache:
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
-        self.entries: "OrderedDict[Any, tuple]" = OrderedDict()
+        self.entries: "OrderedDict[Any, Any]" = OrderedDict()
 
-    def get(self, config) -> tuple:
-        from .. import quick_start
+    def get(self, config):
+        """The LoadedData of `config`, loaded once for every config with the same data settings."""
+        from .. import experiment
 
-        key = quick_start.data_key(config)
+        key = experiment.data_key(config)
         if key in self.entries:
             self.entries.move_to_end(key)
             logger.info("reusing the dataset loaded by an earlier trial")
             return self.entries[key]
-        data = quick_start.load_and_split(config)
+        data = experiment.load_data(config)
         self.entries[key] = data
         while len(self.entries) > self.size:
             self.entries.popitem(last=False)
@@ -77,7 +78,7 @@ def _one_line(error: BaseException) -> str:
 
 def run_trial(task: TrialTask, cache: DataCache) -> dict:
     """Trains one trial and returns its results row (status 'ok' or 'failed')."""
-    from .. import quick_start
+    from .. import experiment
     from ..logs import close_logging, init_logging
 
     start = time.time()
@@ -89,7 +90,7 @@ def run_trial(task: TrialTask, cache: DataCache) -> dict:
         log_file = str(init_logging(config.log_dir, config.model, config.dataset, config.state))
         _quiet_console()
         logger.info(f"hyper-parameter search trial {task.tid}: {task.params}")
-        result = quick_start.run_experiment(config, saved=False, data=cache.get(config))
+        result = experiment.run_experiment(config, saved=False, data=cache.get(config))
         score = float(result["best_valid_score"])
         if not math.isfinite(score):
             raise TrainingError(f"the validation score {config.valid_metric} is {score}")

@@ -40,10 +40,6 @@ FORMAT = "gru4recf-checkpoint"
 VERSION = 2
 LAST_SUFFIX = ".last.pth"
 
-# Settings that may differ when a run is resumed: they change where things go and how fast, not
-# what is computed (`epochs` may be raised to train further).
-RESUME_FREE_KEYS = ("epochs", "num_threads", "show_progress", "state", "log_dir", "checkpoint_dir",
-                    "data_path", "device", "ddp_backend")
 
 
 def last_checkpoint_path(best_path: Path) -> Path:
@@ -210,17 +206,18 @@ def _plain(value: Any) -> Any:
 
 
 def resume_mismatches(checkpoint: Checkpoint, model: str, config: Mapping, defaults: Mapping,
-                      fingerprint: Optional[str] = None) -> List[str]:
+                      free_keys: Sequence[str] = (), fingerprint: Optional[str] = None) -> List[str]:
     """What differs between the run that wrote `checkpoint` and the run about to resume from it:
-    one entry per differing config key (RESUME_FREE_KEYS excepted), and the dataset when its
-    `fingerprint` differs. A key the checkpoint predates counts as its default value."""
+    one entry per differing key of the current `config` (`free_keys` excepted), and the dataset
+    when its `fingerprint` differs. A key the checkpoint predates counts as its `defaults` value;
+    keys the checkpoint holds that this run does not have (another model's) are not compared."""
     stored = dict(_plain(dict(defaults)), **checkpoint.meta.get("config", {}))
     current = _plain(dict(config))
     differences = []
     if checkpoint.model != model:
         differences.append(f"model (checkpoint {checkpoint.model!r}, now {model!r})")
-    for key in sorted(set(stored) | set(current)):
-        if key in RESUME_FREE_KEYS or key == "model":
+    for key in sorted(current):
+        if key in free_keys or key == "model":
             continue
         if not _same(stored.get(key), current.get(key)):
             differences.append(f"{key} (checkpoint {stored.get(key)!r}, now {current.get(key)!r})")

@@ -1,4 +1,4 @@
-"""Optimiser construction by RecBole's `learner` names."""
+"""Optimiser construction by RecBole's `learner` names (the one list of learners)."""
 from typing import Iterable
 
 import torch
@@ -12,5 +12,5 @@ SPARSE_LEARNERS = ("sparse_adam",)  # these want the item table's gradients spar
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], learner: str, learning_rate: float,
                     weight_decay: float) -> torch.optim.Optimizer:
-    """Optimiser `learner` (adam, sgd, adagrad, rmsprop, sparse_adam) over `parameters`."""
+    """Optimiser `learner` (a key of OPTIMISERS) over `parameters`."""
     return OPTIMISERS[learner](parameters, lr=learning_rate, weight_decay=weight_decay)

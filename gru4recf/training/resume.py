@@ -1,12 +1,10 @@
 """Resuming a killed run: which 'last' checkpoint may continue which run."""
 import hashlib
 from pathlib import Path
-from typing import Union
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
-from ..config import Config
-from ..config.options import options
 from ..data.dataset import SequenceDataset
 from ..errors import CheckpointError
 from .checkpoint import Checkpoint, last_checkpoint_path, read_checkpoint, resume_mismatches
@@ -28,10 +26,14 @@ def dataset_fingerprint(dataset: SequenceDataset) -> str:
 
 
 RESUME_PROGRESS = ("next_epoch", "stale", "stopped", "best_score", "best_epoch", "best_result")
+RAISABLE_KEYS = ("epochs",)  # may change on resume although they change results: raise epochs to train further
 
 
-def open_resume(path: Union[str, Path], config: Config) -> Checkpoint:
-    """Reads the 'last' checkpoint to resume from and checks it belongs to a run with `config`."""
+def open_resume(path: Union[str, Path], model: str, config: Mapping, defaults: Mapping,
+                free_keys: Sequence[str]) -> Checkpoint:
+    """Reads the 'last' checkpoint to resume from and checks it belongs to a run of `model` with
+    `config` (keys in `free_keys`, which do not change results, and RAISABLE_KEYS may differ; a key
+    the checkpoint predates counts as its value in `defaults`)."""
     checkpoint = read_checkpoint(path)
     checkpoint.require_catalogue("resuming")
     if checkpoint.training is None or "training" not in checkpoint.meta:
@@ -41,8 +43,7 @@ def open_resume(path: Union[str, Path], config: Config) -> Checkpoint:
     if not (isinstance(progress, dict) and set(RESUME_PROGRESS) <= set(progress) and isinstance(training, dict)
             and {"optimizer", "best_state_dict", "rng"} <= set(training)):
         raise CheckpointError(f"cannot resume from {path}: its training state is damaged or incomplete")
-    defaults = {name: option.default for name, option in options().items()}
-    differences = resume_mismatches(checkpoint, config.model, config.to_dict(), defaults)
+    differences = resume_mismatches(checkpoint, model, config, defaults, tuple(free_keys) + RAISABLE_KEYS)
     if differences:
         raise CheckpointError(f"cannot resume from {path}: it was written by a run with other settings: "
                               + "; ".join(differences))

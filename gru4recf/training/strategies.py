@@ -16,8 +16,9 @@ from typing import FrozenSet, Optional, Sequence
 
 from torch import nn
 
-from ..config.options import STRATEGIES
 from ..errors import ConfigError
+
+STRATEGIES = ("simultaneous", "alternating", "residual", "interleaving")
 
 
 class TrainingStrategy:

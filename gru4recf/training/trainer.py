@@ -1,23 +1,25 @@
 """The training loop: epochs, early stopping on the validation metric, the best model kept,
 and everything needed to resume a killed run exactly where it stopped."""
+import functools
 import logging
 import math
 import random
 import time
 from collections import OrderedDict
-from typing import Iterable, Mapping, Optional, Tuple, Union
+from typing import Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.batching import Batch, HistoryBatches
-from ..data.sequence_batches import Chunk, SequenceBatch, SequenceBatches
-from ..distributed import DataParallel
+from ..data.batching import Batch
+from ..distributed import StepRunner
 from ..errors import TrainingError
-from ..models.base import Hidden, SequentialRecommender
+from ..evaluation.evaluator import Evaluator
+from ..models.base import SequentialRecommender
 from .checkpoint import Checkpoint, RunCheckpoints
-from .evaluator import Evaluator
+from .modes import TrainMode
+from .settings import TrainingSettings
 from .strategies import TrainingStrategy
 
 logger = logging.getLogger("gru4recf")
@@ -65,29 +67,29 @@ class Trainer:
     one back so that `fit` continues the run as if it had never stopped (batches are seeded by
     (seed, epoch), so the epoch is all they need).
 
-    `parallel` runs the training computations (through DDP in a distributed run, where every
-    process trains on its shard of each global batch and rank 0 takes the early-stopping
-    decisions); the default trains in this process alone."""
+    `mode` turns each batch into gradients (see `modes`); `runner` runs the model's computations
+    (through DDP in a distributed run, where every process trains on its shard of each global
+    batch and rank 0 takes the early-stopping decisions); the default trains in this process alone.
+    `settings` gives epochs, eval_step, stopping_step and clip_grad_norm."""
 
     def __init__(self, model: SequentialRecommender, optimizer: torch.optim.Optimizer, evaluator: Evaluator,
-                 epochs: int, valid_metric: str, eval_step: int = 1, stopping_step: int = 10,
-                 clip_grad_norm: Optional[Mapping] = None, device: torch.device = torch.device("cpu"),
-                 show_progress: bool = False, checkpoints: Optional[RunCheckpoints] = None,
-                 chunk_length: int = 50, parallel: Optional[DataParallel] = None,
+                 settings: TrainingSettings, valid_metric: str, mode: TrainMode, *,
+                 device: torch.device = torch.device("cpu"), show_progress: bool = False,
+                 checkpoints: Optional[RunCheckpoints] = None, runner: Optional[StepRunner] = None,
                  strategy: Optional[TrainingStrategy] = None) -> None:
         self.model = model
-        self.parallel = parallel if parallel is not None else DataParallel()
+        self.runner = runner if runner is not None else StepRunner()
         self.optimizer = optimizer
         self.evaluator = evaluator
-        self.epochs = epochs
+        self.epochs = settings.epochs
         self.valid_metric = valid_metric.lower()
-        self.eval_step = eval_step
-        self.stopping_step = stopping_step
-        self.clip_grad_norm = clip_grad_norm
+        self.eval_step = settings.eval_step
+        self.stopping_step = settings.stopping_step
+        self.clip_grad_norm = settings.clip_grad_norm
+        self.mode = mode
         self.device = device
         self.show_progress = show_progress
         self.checkpoints = checkpoints
-        self.chunk_length = chunk_length
         self.strategy = strategy or TrainingStrategy("simultaneous", ())
         self._trainable: Optional[frozenset] = None
         self.best_score = -math.inf
@@ -108,18 +110,18 @@ class Trainer:
             batch = batch.to(self.device)
             self._set_trainable(self.strategy.trainable(epoch, index))
             self.optimizer.zero_grad(set_to_none=True)
-            if isinstance(batch, SequenceBatch):
-                loss = self._sequence_backward(batch, epoch, index)
-            else:
-                loss = self.parallel(self.model.loss, batch.history, batch.lengths, batch.targets, batch.negatives,
-                                     batch.candidates) * batch.weight
-                self._check_finite(loss, epoch, index)
-                loss.backward()
+            loss = self.backward(batch, epoch, index)
             if self.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
             self.optimizer.step()
             total += loss.item()
-        return self.parallel.global_loss(total)
+        return self.runner.global_loss(total)
+
+    def backward(self, batch, epoch: int, index: int) -> torch.Tensor:
+        """Forward and backward of batch `index` of `epoch` as the training mode does it, the loss
+        checked for NaN; returns the (detached) loss. The optimiser step is the caller's."""
+        check = functools.partial(self._check_finite, epoch=epoch, index=index)
+        return self.mode.backward(self.model, self.runner, batch, check)
 
     def _set_trainable(self, groups: Optional[frozenset]) -> None:
         """Freezes every parameter group not in `groups` (None: trains all)."""
@@ -139,28 +141,6 @@ class Trainer:
             raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {index + 1}; {kept}. "
                                 "Try a lower learning_rate or clip_grad_norm")
 
-    def _sequence_backward(self, batch: SequenceBatch, epoch: int, index: int) -> torch.Tensor:
-        """Backpropagates the mean loss over every target position of `batch`, chunk by chunk
-        (truncated BPTT: the state crosses chunk edges, gradients do not). Distributed, only the
-        last chunk's backward all-reduces the gradients the chunks accumulated."""
-        total, hidden = torch.zeros((), device=self.device), None
-        chunks = list(batch.chunks(self.chunk_length))
-        for number, chunk in enumerate(chunks):
-            if hidden is not None:
-                hidden = self.model.carry(hidden, chunk.inputs.shape[0])
-            with self.parallel.sync(now=number == len(chunks) - 1):
-                loss, hidden = self.parallel(self._chunk_loss, chunk, hidden)
-                loss = loss / batch.num_targets * batch.weight
-                self._check_finite(loss, epoch, index)
-                loss.backward()
-            total += loss.detach()
-        return total
-
-    def _chunk_loss(self, chunk: Chunk, hidden: Optional[Hidden]) -> Tuple[torch.Tensor, Hidden]:
-        """The summed loss of one chunk's steps and the state after it."""
-        outputs, hidden = self.model.encode_steps(chunk.inputs, hidden)
-        return self.model.step_loss(outputs, chunk.targets, chunk.negatives, chunk.candidates), hidden
-
     def _validate(self, epoch: int, valid_batches: Iterable[Batch]) -> None:
         start = time.time()
         result = self.evaluator.evaluate(self.model, valid_batches)
@@ -174,7 +154,7 @@ class Trainer:
     def _record(self, epoch: int, score: float, result: dict) -> bool:
         """RecBole's early-stopping bookkeeping; returns whether this epoch is the new best (as rank
         0 decides it, for every process)."""
-        if self.parallel.context.from_main(score >= self.best_score):
+        if self.runner.context.from_main(score >= self.best_score):
             self.best_score, self.best_result, self.best_epoch = score, result, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             if self.checkpoints is not None:
@@ -209,7 +189,7 @@ class Trainer:
         self.strategy.phase = progress.get("phase", 0)
         restore_rng(training["rng"])
 
-    def fit(self, train_batches: Union[HistoryBatches, SequenceBatches], valid_batches: Iterable[Batch]) -> Tuple[float, dict]:
+    def fit(self, train_batches: Iterable, valid_batches: Iterable[Batch]) -> Tuple[float, dict]:
         """Trains from `next_epoch` (0, or where `restore` left off) until `epochs` or early
         stopping; returns (best validation score, its metrics)."""
         if self.next_epoch == 0:
@@ -219,7 +199,7 @@ class Trainer:
             if self.stopped:
                 break
             train_batches.set_epoch(epoch)
-            self.parallel.start_epoch(epoch)
+            self.runner.start_epoch(epoch)
             start = time.time()
             loss = self.train_epoch(train_batches, epoch)
             logger.info(f"epoch {epoch} training [time: {time.time() - start:.2f}s, train loss: {loss:.4f}]")

@@ -6,11 +6,12 @@ from collections import OrderedDict
 from typing import Iterable, Sequence
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from ..data.batching import Batch
 from ..distributed import SINGLE_PROCESS, DistributedContext
-from ..models.base import SequentialRecommender
+from .settings import EvaluationSettings
 from .metrics import metrics_from_counts, rank_counts, target_ranks
 
 
@@ -21,6 +22,13 @@ class Evaluator:
     A batch is scored in slices of at most `max_scores` scores (128 MiB of float32 by default), so
     `eval_batch_size` users against a catalogue of 200k items do not need gigabytes at once.
     """
+
+    @classmethod
+    def from_settings(cls, settings: EvaluationSettings, device: torch.device = torch.device("cpu"),
+                      show_progress: bool = False, distributed: DistributedContext = SINGLE_PROCESS) -> "Evaluator":
+        """The evaluator of a run's evaluation keys."""
+        return cls(settings.metrics, settings.topk, settings.metric_decimal_place, device, show_progress,
+                   distributed=distributed)
 
     def __init__(self, metrics: Sequence[str], topk: Sequence[int], decimal_place: int = 4,
                  device: torch.device = torch.device("cpu"), show_progress: bool = False,
@@ -34,7 +42,7 @@ class Evaluator:
         self.distributed = distributed
 
     @torch.no_grad()
-    def ranks(self, model: SequentialRecommender, batches: Iterable[Batch]) -> torch.Tensor:
+    def ranks(self, model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
         """1-based rank of each example's target in the top max(topk) (0 = not there); placeholder
         batches (weight 0, a process without rows of a batch) are skipped."""
         was_training = model.training
@@ -46,16 +54,16 @@ class Evaluator:
                 continue
             batch = batch.to(self.device)
             for first in range(0, len(batch), rows):
-                part = slice(first, first + rows)
-                scores = model.full_scores(batch.history[part], batch.lengths[part])  # [rows, n_items]
+                part = batch.rows(slice(first, first + rows))
+                scores = model.full_scores(part)  # [rows, n_items]
                 scores[:, 0] = -torch.inf
                 k = min(max(self.topk), scores.shape[1])
-                ranks.append(target_ranks(scores, batch.targets[part], k).cpu())
+                ranks.append(target_ranks(scores, part.targets, k).cpu())
                 del scores  # free this slice's scores before the next one is computed
         model.train(was_training)
         return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 
-    def evaluate(self, model: SequentialRecommender, batches: Iterable[Batch]) -> "OrderedDict[str, float]":
+    def evaluate(self, model: nn.Module, batches: Iterable[Batch]) -> "OrderedDict[str, float]":
         """The metrics over all examples of `batches` (of every process's shard in a distributed run)."""
         counts = self.distributed.sum(rank_counts(self.ranks(model, batches), max(self.topk)))
         return metrics_from_counts(counts, self.metrics, self.topk, self.decimal_place)

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-METRIC_NAMES = ("Recall", "MRR", "NDCG", "Hit", "Precision", "MAP")
+METRICS = ("Recall", "MRR", "NDCG", "Hit", "Precision", "MAP")
 
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:

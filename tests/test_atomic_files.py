@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gru4recf.data.atomic import FIELD_TYPES, read_atomic, read_header
+from gru4recf.data.atomic_files import FIELD_TYPES, read_atomic, read_header
 from gru4recf.errors import DataFormatError
 
 HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"

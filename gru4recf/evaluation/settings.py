@@ -1,0 +1,84 @@
+"""The evaluation keys of a configuration: how examples are split and which metrics are reported."""
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, List
+
+from ..config import checks as c
+from ..config.settings import Settings, setting
+from ..errors import ConfigError
+from .metrics import METRICS
+
+
+def _topk(key: str, value: Any) -> list:
+    value = c._literal(value)
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return sorted({c.integer(1)(key, v) for v in values}) if values else c.integer(1)(key, None)
+
+
+def _metrics(key: str, value: Any) -> list:
+    names = c.string_list()(key, value)
+    return [c.one_of(METRICS)(key, name) for name in names]
+
+
+def _eval_args(key: str, value: Any) -> dict:
+    given = c.mapping(key, value)
+    unknown = set(given) - {"split", "order", "mode", "group_by"}
+    if unknown:
+        raise ConfigError(f"config key '{key}' has unknown entries {sorted(unknown)}; "
+                          "allowed: split, order, mode, group_by")
+    merged = {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"}
+    merged.update({k: v for k, v in given.items() if v is not None})
+    merged["split"] = _split(key, merged["split"])
+    merged["order"] = c.one_of(["TO"], False)(f"{key}.order", merged["order"])
+    merged["mode"] = c.one_of(["full"])(f"{key}.mode", merged["mode"])
+    merged["group_by"] = c.one_of(["user"])(f"{key}.group_by", merged["group_by"])
+    return merged
+
+
+def _split(key: str, value: Any) -> dict:
+    value = c.mapping(f"{key}.split", value)
+    if list(value) == ["LS"]:
+        return {"LS": c.one_of(["valid_and_test"], False)(f"{key}.split.LS", value["LS"])}
+    if list(value) == ["RS"]:
+        ratios = value["RS"]
+        ok = isinstance(ratios, (list, tuple)) and len(ratios) == 3 and all(
+            isinstance(r, (int, float)) and not isinstance(r, bool) and r >= 0 for r in ratios)
+        if not ok or sum(ratios) <= 0:
+            raise ConfigError(f"config key '{key}.split.RS' has value {ratios!r}; expected three "
+                              "non-negative ratios for train, valid and test, e.g. [0.8, 0.1, 0.1]")
+        return {"RS": [float(r) for r in ratios]}
+    raise ConfigError(f"config key '{key}.split' has value {value!r}; expected "
+                      "{'LS': 'valid_and_test'} or {'RS': [0.8, 0.1, 0.1]}")
+
+
+_topk.allowed = "integers >= 1"
+_metrics.allowed = ", ".join(METRICS)
+_eval_args.allowed = "split LS or RS, order TO, mode full"
+
+
+@dataclass(frozen=True)
+class EvaluationSettings(Settings):
+    """How examples are split and scored (RecBole's sequential evaluation: full ranking)."""
+
+    title = "Evaluation"
+    eval_args: dict = setting(
+        {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"}, _eval_args,
+        "Split ({'LS': 'valid_and_test'} or {'RS': [0.8,0.1,0.1]}), order TO, mode full.")
+    metrics: list = setting(["Recall", "MRR", "NDCG", "Hit", "Precision"], _metrics,
+                            "Metrics: " + ", ".join(METRICS) + ".")
+    topk: list = setting([10], _topk, "Cut-offs k for every metric.")
+    valid_metric: str = setting("MRR@10", c.text, "Metric@k used for early stopping and model selection.")
+    eval_batch_size: int = setting(4096, c.integer(1), "Users scored per evaluation batch.")
+    metric_decimal_place: int = setting(4, c.integer(0), "Decimal places of reported metrics.")
+
+    @classmethod
+    def check_values(cls, values: Dict[str, Any], set_by_user: FrozenSet[str]) -> List[str]:
+        """`valid_metric` must be one of the computed metrics; it is normalised to 'Name@k'."""
+        text = values["valid_metric"]
+        name, _, k = text.partition("@")
+        metric = next((m for m in values["metrics"] if m.lower() == name.lower()), None)
+        if metric is None or not k.isdigit() or int(k) not in values["topk"]:
+            allowed = [f"{m}@{k}" for m in values["metrics"] for k in values["topk"]]
+            raise ConfigError(f"config key 'valid_metric' has value {text!r}; expected one of the "
+                              f"computed metrics: {', '.join(allowed)}")
+        values["valid_metric"] = f"{metric}@{int(k)}"
+        return []

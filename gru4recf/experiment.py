@@ -1,0 +1,298 @@
+"""The composition root: from a configuration to a trained (or fitted) and tested model.
+
+The one module that knows every concern: it assembles the configuration schema from the settings
+classes (runtime, data, training, evaluation, and the models of the registry), loads and splits
+the data, and builds a run from them. `run_gru4recf`, the search, the benchmarks and the torchrun
+worker all build their runs here.
+"""
+import logging
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .config import Config, Schema
+from .config import build_config
+from .data.batching import HistoryBatches
+from .data.dataset import SequenceDataset, load_dataset
+from .data.download import ensure_dataset
+from .data.sampler import CandidateSampler, NegativeSampler
+from .data.settings import DataSettings
+from .data.split import Examples, split_examples
+from .distributed import SINGLE_PROCESS, DistributedContext, local_device, step_runner
+from .errors import CheckpointError, ConfigError, DatasetError
+from .evaluation.evaluator import Evaluator
+from .evaluation.settings import EvaluationSettings
+from .models.registry import model_spec, models
+from .models.spec import Catalogue, ModelSpec
+from .runtime import RuntimeSettings, init_seed, resolve_device, set_threads
+from .training.checkpoint import Checkpoint, RunCheckpoints
+from .training.modes import Sampling, TrainMode, train_mode
+from .training.optim import SPARSE_LEARNERS, build_optimizer
+from .training.resume import dataset_fingerprint, open_resume
+from .training.settings import TrainingSettings
+from .training.strategies import TrainingStrategy
+from .training.trainer import Trainer
+
+logger = logging.getLogger("gru4recf")
+
+GLOBAL_SETTINGS = (RuntimeSettings, DataSettings, TrainingSettings, EvaluationSettings)
+
+
+def _check_model(model: str, values: dict, set_by_user: frozenset) -> list:
+    return model_spec(model).check_values(values, set_by_user)
+
+
+def schema() -> Schema:
+    """Every key a configuration may hold: the global settings classes and every model's settings
+    (a model key may not reuse a global key: one key, one meaning)."""
+    global_keys = {key for settings in GLOBAL_SETTINGS for key in settings.keys()}
+    for name, spec in models().items():
+        taken = sorted(global_keys & set(spec.settings.keys()))
+        if taken:
+            raise ConfigError(f"model '{name}' declares {', '.join(taken)}, which {'is a' if len(taken) == 1 else 'are'} "
+                              "global configuration key(s); rename the model's setting")
+    return Schema(GLOBAL_SETTINGS, {name: spec.settings for name, spec in models().items()}, (_check_model,))
+
+
+def load_config(model: Optional[str] = None, dataset: Optional[str] = None,
+                config_file_list: Optional[Sequence[str]] = None, config_dict: Optional[Mapping] = None,
+                cli_args: Optional[Mapping] = None) -> Config:
+    """The validated configuration of one run from all layers, against the library's schema (see
+    `gru4recf.config.loader` for the layers)."""
+    return build_config(schema(), model, dataset, config_file_list, config_dict, cli_args)
+
+
+def result_free_keys() -> frozenset:
+    """Keys that change where files go, how fast a run goes or how it logs, not what it computes
+    (the settings say so field by field): resuming and search identity ignore them."""
+    classes = GLOBAL_SETTINGS + tuple(spec.settings for spec in models().values())
+    return frozenset(key for settings in classes for key, (_, info) in settings.keys().items()
+                     if not info.affects_results)
+
+
+def config_defaults(model: str) -> Dict[str, object]:
+    """The value every key of `model`'s runs takes when no layer sets it."""
+    return dict(schema().defaults(), **model_spec(model).settings.defaults())
+
+
+@dataclass
+class LoadedData:
+    """A loaded dataset and its split into train/valid/test examples."""
+
+    dataset: SequenceDataset
+    splits: Mapping[str, Examples]
+
+
+def data_settings(config: Config) -> DataSettings:
+    """The run's data keys, with the item features its model reads."""
+    return replace(config.section(DataSettings), selected_features=config.model_settings.item_features())
+
+
+def data_key(config: Config) -> tuple:
+    """The settings that determine `load_data`'s result (runs sharing it can share the data); history
+    truncation is applied when batches are drawn, so MAX_ITEM_LIST_LENGTH is not one of them."""
+    settings = replace(data_settings(config), max_history=0)
+    return repr(settings), repr(config.eval_args["split"])
+
+
+def load_data(config: Config, distributed: DistributedContext = SINGLE_PROCESS) -> LoadedData:
+    """Downloads if needed, loads, filters and splits the configured dataset. In a distributed run
+    one process per machine downloads, then every process loads."""
+    settings = data_settings(config)
+    with distributed.local_main_first():
+        ensure_dataset(settings.name, settings.data_path, show_progress=config.show_progress)
+    dataset = load_dataset(settings)
+    logger.info(dataset.statistics())
+    splits = split_examples(dataset.user_offsets, config.eval_args["split"])
+    for part in ("train", "valid", "test"):
+        if len(splits[part]) == 0:
+            raise DatasetError(f"dataset '{dataset.name}' has no {part} examples after the split: every user needs "
+                               "at least 4 interactions for the leave-one-out split (or enough for the ratio "
+                               "split); relax user_inter_num_interval or use more data")
+    return LoadedData(dataset, splits)
+
+
+@dataclass
+class Batches:
+    """The iterators of one run: `train` (None for a fitted model), `valid` and `test`."""
+
+    train: Optional[object]
+    valid: HistoryBatches
+    test: HistoryBatches
+
+
+def example_users(user_offsets: np.ndarray, examples: Examples) -> np.ndarray:
+    """The user id of every example (its sequence's owner)."""
+    return (np.searchsorted(user_offsets, examples.starts, side="right") - 1).astype(np.int64)
+
+
+def make_batches(config: Config, data: LoadedData, mode: Optional[TrainMode],
+                 distributed: DistributedContext = SINGLE_PROCESS) -> Batches:
+    """The training (when `mode` is given), validation and test iterators for one run's settings;
+    in a distributed run, over this process's shard of every (global) batch."""
+    dataset, splits, training = data.dataset, data.splits, config.section(TrainingSettings)
+    needs_users = model_spec(config.model).needs_users
+    users = lambda part: example_users(dataset.user_offsets, splits[part]) if needs_users else None
+    shard = {"rank": distributed.rank, "world_size": distributed.world_size}
+    evaluation = lambda part: HistoryBatches(dataset.items, splits[part], config.MAX_ITEM_LIST_LENGTH,
+                                             config.eval_batch_size, users=users(part), **shard)
+    train, batch_size = None, training.train_batch_size
+    if mode is not None:
+        counts = np.bincount(dataset.items[splits["train"].targets], minlength=dataset.n_items)  # training popularity
+        sampler, num_negatives, negatives = None, 0, training.train_neg_sample_args
+        if negatives is not None:
+            sampler = NegativeSampler(dataset.n_items, negatives["distribution"], counts, negatives["alpha"])
+            num_negatives = negatives["sample_num"]
+            batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
+        softmax = training.sampled_softmax
+        candidates = None if softmax is None else CandidateSampler(counts, softmax["num_samples"], softmax["alpha"])
+        sampling = Sampling(batch_size, config.seed, sampler, num_negatives, candidates, **shard)
+        train = mode.batches(dataset.items, splits["train"], sampling, users("train"))
+    training_line = f"[Training]: train_batch_size = [{batch_size}], examples = [{len(splits['train'])}]  "
+    logger.info((training_line if mode is not None else "")
+                + f"[Evaluation]: eval_batch_size = [{config.eval_batch_size}], valid = [{len(splits['valid'])}], "
+                f"test = [{len(splits['test'])}]"
+                + (f"  (batches split over {distributed.world_size} processes)" if distributed.active else ""))
+    return Batches(train, evaluation("valid"), evaluation("test"))
+
+
+def run_mode(config: Config) -> Optional[TrainMode]:
+    """The run's training mode, chosen once (None for a fitted model)."""
+    if model_spec(config.model).fitted:
+        return None
+    training = config.section(TrainingSettings)
+    return train_mode(training.train_mode, config.MAX_ITEM_LIST_LENGTH, training.segment_length,
+                      training.warmup_length, training.chunk_length)
+
+
+@dataclass
+class Run:
+    """Everything one run trains, evaluates and saves. `trainer` is None for a fitted model."""
+
+    config: Config
+    spec: ModelSpec
+    model: nn.Module
+    evaluator: Evaluator
+    batches: Batches
+    trainer: Optional[Trainer] = None
+
+
+def build_model_for(config: Config, dataset: SequenceDataset) -> nn.Module:
+    """The configured model over `dataset`'s catalogue, freshly initialised (or unfitted)."""
+    catalogue = Catalogue(dataset.n_items, dataset.item_features, dataset.n_users)
+    return model_spec(config.model).build(config.model_settings, catalogue)
+
+
+def build_trainer(config: Config, model: nn.Module, evaluator: Evaluator, mode: TrainMode, device: torch.device,
+                  distributed: DistributedContext = SINGLE_PROCESS, show_progress: bool = False,
+                  checkpoints: Optional[RunCheckpoints] = None, trainer_class: type = Trainer) -> Trainer:
+    """The trainer of one run's settings for `model`: its optimiser, training strategy and (in a
+    distributed run) DDP wrapping, which must know whether the strategy freezes parameters."""
+    training = config.section(TrainingSettings)
+    strategy = TrainingStrategy(training.training_strategy, config.model_settings.subnets())
+    if training.learner in SPARSE_LEARNERS:
+        model.item_embedding.sparse = True  # before DDP, which reads it
+    runner = step_runner(model, distributed, config.seed, find_unused_parameters=strategy.freezes)
+    optimizer = build_optimizer(model.parameters(), training.learner, training.learning_rate, training.weight_decay)
+    return trainer_class(model, optimizer, evaluator, training, config.valid_metric, mode, device=device,
+                         show_progress=show_progress, checkpoints=checkpoints, runner=runner, strategy=strategy)
+
+
+def build_run(config: Config, data: LoadedData, device: torch.device, distributed: DistributedContext = SINGLE_PROCESS,
+              show_progress: bool = False, checkpoints: Optional[RunCheckpoints] = None,
+              trainer_class: type = Trainer, evaluator_class: type = Evaluator,
+              batches: Optional[Batches] = None) -> Run:
+    """The run of `config` on `data`: batches (unless made already by `make_batches` with the run's
+    mode, e.g. to time them), then (seeded) the model, its evaluator and trainer."""
+    mode = run_mode(config)
+    batches = batches if batches is not None else make_batches(config, data, mode, distributed)
+    init_seed(config.seed, config.reproducibility)
+    model = build_model_for(config, data.dataset).to(device)
+    logger.info(f"{model}\nTrainable parameters: {sum(p.numel() for p in model.parameters() if p.requires_grad)}")
+    evaluator = evaluator_class.from_settings(config.section(EvaluationSettings), device, show_progress, distributed)
+    trainer = None
+    if mode is not None:
+        trainer = build_trainer(config, model, evaluator, mode, device, distributed, show_progress, checkpoints,
+                                trainer_class)
+    return Run(config, model_spec(config.model), model, evaluator, batches, trainer)
+
+
+def _checkpoints(config: Config, dataset: SequenceDataset, fingerprint: str,
+                 resume: Optional[Checkpoint]) -> RunCheckpoints:
+    """Where this run saves: a new time-stamped name, or the files of the run being resumed."""
+    meta = {"model": config.model, "dataset": config.dataset, "config": config.to_dict(),
+            "library_version": __version__, "fingerprint": fingerprint}
+    if resume is not None:
+        best = resume.path.with_name(resume.meta.get("best_checkpoint", resume.path.name))
+        return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features, last_path=resume.path)
+    stamp = f"{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}"
+    best = Path(config.checkpoint_dir) / f"{config.model}-{config.dataset}-{stamp}.pth"
+    return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features)
+
+
+def _fit(run: Run, data: LoadedData, checkpoints: Optional[RunCheckpoints]) -> tuple:
+    """The fit path: fit on the training examples, validate once, save as the best model."""
+    start = time.time()
+    run.model.fit(data.dataset, data.splits["train"])
+    logger.info(f"fitted {run.spec.name} in {time.time() - start:.2f}s")
+    result = run.evaluator.evaluate(run.model, run.batches.valid)
+    score = result[run.config.valid_metric.lower()]
+    logger.info(f"valid result: {'    '.join(f'{k} : {v}' for k, v in result.items())}")
+    if checkpoints is not None:
+        checkpoints.save_best(run.model.state_dict(), 0, score, result)
+        logger.info(f"Saving current best: {checkpoints.best_path}")
+    return score, result
+
+
+def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData] = None,
+                   resume: Optional[Union[str, Path]] = None,
+                   distributed: DistributedContext = SINGLE_PROCESS) -> dict:
+    """Trains (or fits) and tests with a validated config; `data` from `load_data` may be passed to
+    reuse a loaded dataset (e.g. across hyper-parameter trials); `resume`: the 'last' checkpoint of
+    a run to continue (see `run_gru4recf`); `distributed`: this process's place in a data-parallel
+    run (its process group joined by the caller)."""
+    logger.info("configuration:\n" + repr(config))
+    resumed = None
+    if resume is not None:
+        resumed = open_resume(resume, config.model, config.to_dict(), config_defaults(config.model),
+                              result_free_keys())
+    for warning in config.warnings:
+        logger.warning(warning)
+    threads = set_threads(config.num_threads)
+    device = local_device(resolve_device(config.device), distributed.local_rank, distributed.world_size)
+    logger.info(f"device: {device}, torch threads: {threads}"
+                + (f", processes: {distributed.world_size}" if distributed.active else ""))
+    init_seed(config.seed, config.reproducibility)
+    if data is None:
+        start = time.time()
+        data = load_data(config, distributed)
+        logger.info(f"data loaded in {time.time() - start:.2f}s")
+    fingerprint = dataset_fingerprint(data.dataset) if saved or resumed is not None else ""
+    if resumed is not None and resumed.meta.get("fingerprint") != fingerprint:
+        raise CheckpointError(f"cannot resume from {resume}: the dataset's contents differ from those it was "
+                              "trained on (interactions, items or feature tables changed)")
+    checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed) if saved and distributed.is_main else None
+    show_progress = config.show_progress and distributed.is_main
+    run = build_run(config, data, device, distributed, show_progress, checkpoints)
+    if checkpoints is not None:
+        logger.info(f"checkpoints: best model {checkpoints.best_path}"
+                    + ("" if run.trainer is None else f", resumable {checkpoints.last_path}"))
+    if run.trainer is None:
+        best_score, best_result = _fit(run, data, checkpoints)
+    else:
+        if resumed is not None:
+            run.trainer.restore(resumed)
+            logger.info(f"resumed from {resume}: continuing at epoch {run.trainer.next_epoch}")
+        best_score, best_result = run.trainer.fit(run.batches.train, run.batches.valid)
+    test_result = run.evaluator.evaluate(run.model, run.batches.test)
+    logger.info(f"best valid : {dict(best_result)}")
+    logger.info(f"test result: {dict(test_result)}")
+    return {"best_valid_score": best_score, "valid_score_bigger": True,
+            "best_valid_result": best_result, "test_result": test_result}

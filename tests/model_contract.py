@@ -1,0 +1,125 @@
+"""The contract every model of the registry meets (scikit-learn's shared estimator checks, for models).
+
+`check_model(spec, values)` runs all checks for one model and settings; tests/test_models.py runs it
+over every registered model, and tests/test_plugins.py over models that a plugin adds.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gru4recf.data.batching import Batch
+from gru4recf.data.dataset import SequenceDataset
+from gru4recf.data.features import FeatureField
+from gru4recf.data.sequence_batches import Chunk
+from gru4recf.data.split import leave_one_out
+from gru4recf.models.spec import Catalogue, ModelSpec
+from gru4recf.training.checkpoint import read_checkpoint, save_checkpoint
+
+N_ITEMS = 12
+SMALL = {"embedding_size": 8, "hidden_size": 6}  # applied to the models that have these keys
+
+
+def features() -> list:
+    """One table of each kind: token_seq 'class', token 'kind', float 'year', float_seq 'vec'."""
+    genres = np.zeros((N_ITEMS, 3), dtype=np.int64)
+    for item in range(1, N_ITEMS):
+        genres[item, : 1 + item % 3] = [1 + (item + k) % 5 for k in range(1 + item % 3)]
+    kind = np.array([0] + [1 + item % 2 for item in range(1, N_ITEMS)], dtype=np.int64)
+    year = np.linspace(0, 1, N_ITEMS).astype(np.float32)
+    vec = np.random.default_rng(0).normal(size=(N_ITEMS, 5)).astype(np.float32)
+    vec[0] = 0
+    return [FeatureField("class", "token_seq", genres, np.array(["[PAD]", "a", "b", "c", "d", "e"], dtype=object)),
+            FeatureField("kind", "token", kind, np.array(["[PAD]", "x", "y"], dtype=object)),
+            FeatureField("year", "float", year), FeatureField("vec", "float_seq", vec)]
+
+
+def dataset() -> SequenceDataset:
+    """Three users' sequences over the N_ITEMS catalogue (for fitting)."""
+    items = np.array([1, 2, 3, 4, 5, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2], dtype=np.int64)
+    offsets = np.array([0, 5, 10, 15], dtype=np.int64)
+    tokens = np.array(["[PAD]"] + [str(i) for i in range(1, N_ITEMS)], dtype=object)
+    return SequenceDataset("contract", np.array(["[PAD]", "u1", "u2", "u3"], dtype=object), tokens, offsets, items,
+                           features())
+
+
+def batch(negatives: bool = False) -> Batch:
+    history = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0], [6, 7, 8, 9]])
+    return Batch(history, torch.tensor([3, 2, 4]), torch.tensor([4, 6, 10]),
+                 torch.tensor([[5, 7], [1, 2], [3, 11]]) if negatives else None, users=torch.tensor([1, 2, 3]))
+
+
+def build(spec: ModelSpec, values: dict) -> torch.nn.Module:
+    settings = spec.parse({**SMALL, **values})
+    model = spec.build(settings, Catalogue(N_ITEMS, features(), n_users=4))
+    if spec.fitted:
+        data = dataset()
+        model.fit(data, leave_one_out(data.user_offsets)["train"])
+    return model
+
+
+def check_model(spec: ModelSpec, values: dict, tmp_path: Path) -> None:
+    """Every check of the contract for `spec` with settings `values`."""
+    check_scores_and_padding(spec, values)
+    check_checkpoint_round_trip(spec, values, tmp_path)
+    if not spec.fitted:
+        check_losses(spec, values)
+        check_one_step_changes_every_weight(spec, values)
+    if "sequence" in spec.train_modes:
+        check_sequence_loss(spec, values)
+
+
+def check_scores_and_padding(spec: ModelSpec, values: dict) -> None:
+    torch.manual_seed(0)
+    model = build(spec, values).eval()
+    scores = model.full_scores(batch())
+    assert scores.shape == (3, N_ITEMS) and torch.isfinite(scores[:, 1:]).all()
+    padded = Batch(torch.tensor([[1, 2, 3, 0, 0]]), torch.tensor([3]), torch.tensor([4]), users=torch.tensor([1]))
+    plain = Batch(torch.tensor([[1, 2, 3]]), torch.tensor([3]), torch.tensor([4]), users=torch.tensor([1]))
+    assert torch.allclose(model.full_scores(plain), model.full_scores(padded), atol=1e-6)
+
+
+def check_losses(spec: ModelSpec, values: dict) -> None:
+    """A finite scalar loss for every loss the model's settings allow (CE, and BPR with negatives)."""
+    losses = ["CE", "BPR"] if "loss_type" in spec.settings.keys() else [None]
+    for loss_type in losses:
+        torch.manual_seed(0)
+        model = build(spec, values if loss_type is None else {**values, "loss_type": loss_type})
+        loss = model.loss(batch(negatives=loss_type == "BPR"))
+        assert loss.dim() == 0 and torch.isfinite(loss), loss_type
+
+
+def check_one_step_changes_every_weight(spec: ModelSpec, values: dict) -> None:
+    torch.manual_seed(0)
+    model = build(spec, values)
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.loss(batch()).backward()
+    optimizer.step()
+    unchanged = [k for k, v in model.named_parameters() if torch.equal(v, before[k])]
+    assert not unchanged, unchanged
+
+
+def check_checkpoint_round_trip(spec: ModelSpec, values: dict, tmp_path: Path) -> None:
+    """Weights (or fitted arrays) saved and loaded into a fresh, unfitted model give identical scores."""
+    torch.manual_seed(0)
+    model = build(spec, values).eval()
+    save_checkpoint(tmp_path / "m.pth", model.state_dict(), {"model": spec.name})
+    torch.manual_seed(1)
+    fresh = spec.build(spec.parse({**SMALL, **values}), Catalogue(N_ITEMS, features(), n_users=4)).eval()
+    fresh.load_state_dict(read_checkpoint(tmp_path / "m.pth").state_dict)
+    assert torch.equal(model.full_scores(batch()), fresh.full_scores(batch()))
+
+
+def check_sequence_loss(spec: ModelSpec, values: dict) -> None:
+    """train_mode 'sequence': a finite summed loss, and the step outputs at the last item equal the
+    representation that full ranking scores."""
+    torch.manual_seed(0)
+    model = build(spec, values).eval()
+    inputs, targets = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]]), torch.tensor([[2, 3, 4, 5], [6, 7, 0, 0]])
+    loss, _ = model.sequence_loss(Chunk(inputs, targets, None), None)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    steps, _ = model.encode_steps(inputs)
+    last = steps[torch.arange(2), torch.tensor([3, 1])] @ model.item_embedding.weight.t()
+    history = Batch(inputs, torch.tensor([4, 2]), torch.tensor([5, 7]))
+    assert torch.allclose(last, model.full_scores(history), atol=1e-5)
