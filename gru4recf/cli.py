@@ -2,7 +2,7 @@
 
 Training: `python run.py --model=GRU4RecF --dataset=ml-100k --config_files=a.yaml --key=value`
 (`--resume=saved/X.last.pth` continues a killed run).
-Several processes: `torchrun --nproc_per_node=2 run.py --model=GRU4RecF ...` (README, "Several processes").
+Several processes: `torchrun --nproc_per_node=2 run.py --model=GRU4RecF ...` (docs/distributed.md).
 Recommending: `python -m gru4recf recommend --checkpoint=saved/X.pth --items="1 50 172" --k=10`.
 A user error prints one 'gru4recf: error: ...' line on stderr and exits with status 2.
 """

@@ -7,7 +7,6 @@ worker all build their runs here.
 """
 import logging
 import time
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Union
@@ -31,10 +30,11 @@ from .evaluation.evaluator import Evaluator
 from .evaluation.settings import EvaluationSettings
 from .models.registry import model_spec, models
 from .models.spec import Catalogue, ModelSpec
-from .runtime import RuntimeSettings, init_seed, resolve_device, set_threads
+from .runtime import RuntimeSettings, init_seed, new_run_id, resolve_device, resumed_run_id, set_threads
 from .training.checkpoint import Checkpoint, RunCheckpoints
 from .training.modes import Sampling, TrainMode, train_mode
 from .training.optim import SPARSE_LEARNERS, build_optimizer
+from .training.results import RunResults
 from .training.resume import dataset_fingerprint, open_resume
 from .training.settings import TrainingSettings
 from .training.strategies import TrainingStrategy
@@ -58,7 +58,13 @@ def schema() -> Schema:
         if taken:
             raise ConfigError(f"model '{name}' declares {', '.join(taken)}, which {'is a' if len(taken) == 1 else 'are'} "
                               "global configuration key(s); rename the model's setting")
-    return Schema(GLOBAL_SETTINGS, {name: spec.settings for name, spec in models().items()}, (_check_model,))
+        foreign = sorted(set(spec.defaults) - global_keys)
+        if foreign:
+            raise ConfigError(f"model '{name}' has defaults for {', '.join(foreign)}, which {'is' if len(foreign) == 1 else 'are'} "
+                              "not a global configuration key: declare the model's own keys in its settings class")
+    found = models()
+    return Schema(GLOBAL_SETTINGS, {name: spec.settings for name, spec in found.items()}, (_check_model,),
+                  {name: dict(spec.defaults) for name, spec in found.items() if spec.defaults})
 
 
 def load_config(model: Optional[str] = None, dataset: Optional[str] = None,
@@ -192,7 +198,8 @@ def build_model_for(config: Config, dataset: SequenceDataset) -> nn.Module:
 
 def build_trainer(config: Config, model: nn.Module, evaluator: Evaluator, mode: TrainMode, device: torch.device,
                   distributed: DistributedContext = SINGLE_PROCESS, show_progress: bool = False,
-                  checkpoints: Optional[RunCheckpoints] = None, trainer_class: type = Trainer) -> Trainer:
+                  checkpoints: Optional[RunCheckpoints] = None, trainer_class: type = Trainer,
+                  results: Optional[RunResults] = None) -> Trainer:
     """The trainer of one run's settings for `model`: its optimiser, training strategy and (in a
     distributed run) DDP wrapping, which must know whether the strategy freezes parameters."""
     training = config.section(TrainingSettings)
@@ -202,13 +209,14 @@ def build_trainer(config: Config, model: nn.Module, evaluator: Evaluator, mode: 
     runner = step_runner(model, distributed, config.seed, find_unused_parameters=strategy.freezes)
     optimizer = build_optimizer(model.parameters(), training.learner, training.learning_rate, training.weight_decay)
     return trainer_class(model, optimizer, evaluator, training, config.valid_metric, mode, device=device,
-                         show_progress=show_progress, checkpoints=checkpoints, runner=runner, strategy=strategy)
+                         show_progress=show_progress, checkpoints=checkpoints, runner=runner, strategy=strategy,
+                         results=results)
 
 
 def build_run(config: Config, data: LoadedData, device: torch.device, distributed: DistributedContext = SINGLE_PROCESS,
               show_progress: bool = False, checkpoints: Optional[RunCheckpoints] = None,
               trainer_class: type = Trainer, evaluator_class: type = Evaluator,
-              batches: Optional[Batches] = None) -> Run:
+              batches: Optional[Batches] = None, results: Optional[RunResults] = None) -> Run:
     """The run of `config` on `data`: batches (unless made already by `make_batches` with the run's
     mode, e.g. to time them), then (seeded) the model, its evaluator and trainer."""
     mode = run_mode(config)
@@ -220,20 +228,19 @@ def build_run(config: Config, data: LoadedData, device: torch.device, distribute
     trainer = None
     if mode is not None:
         trainer = build_trainer(config, model, evaluator, mode, device, distributed, show_progress, checkpoints,
-                                trainer_class)
+                                trainer_class, results)
     return Run(config, model_spec(config.model), model, evaluator, batches, trainer)
 
 
 def _checkpoints(config: Config, dataset: SequenceDataset, fingerprint: str,
-                 resume: Optional[Checkpoint]) -> RunCheckpoints:
-    """Where this run saves: a new time-stamped name, or the files of the run being resumed."""
+                 resume: Optional[Checkpoint], run_id: str) -> RunCheckpoints:
+    """Where this run saves: `<checkpoint_dir>/<run id>.pth`, or the files of the run being resumed."""
     meta = {"model": config.model, "dataset": config.dataset, "config": config.to_dict(),
             "library_version": __version__, "fingerprint": fingerprint}
     if resume is not None:
         best = resume.path.with_name(resume.meta.get("best_checkpoint", resume.path.name))
         return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features, last_path=resume.path)
-    stamp = f"{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}"
-    best = Path(config.checkpoint_dir) / f"{config.model}-{config.dataset}-{stamp}.pth"
+    best = Path(config.checkpoint_dir) / f"{run_id}.pth"
     return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features)
 
 
@@ -253,11 +260,13 @@ def _fit(run: Run, data: LoadedData, checkpoints: Optional[RunCheckpoints]) -> t
 
 def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData] = None,
                    resume: Optional[Union[str, Path]] = None,
-                   distributed: DistributedContext = SINGLE_PROCESS) -> dict:
+                   distributed: DistributedContext = SINGLE_PROCESS, run_id: str = "") -> dict:
     """Trains (or fits) and tests with a validated config; `data` from `load_data` may be passed to
     reuse a loaded dataset (e.g. across hyper-parameter trials); `resume`: the 'last' checkpoint of
     a run to continue (see `run_gru4recf`); `distributed`: this process's place in a data-parallel
-    run (its process group joined by the caller)."""
+    run (its process group joined by the caller); `run_id` names the run's files (see `run_gru4recf`)."""
+    started = time.time()
+    run_id = run_id or (resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset))
     logger.info("configuration:\n" + repr(config))
     resumed = None
     if resume is not None:
@@ -278,9 +287,15 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     if resumed is not None and resumed.meta.get("fingerprint") != fingerprint:
         raise CheckpointError(f"cannot resume from {resume}: the dataset's contents differ from those it was "
                               "trained on (interactions, items or feature tables changed)")
-    checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed) if saved and distributed.is_main else None
+    writes = saved and distributed.is_main
+    checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed, run_id) if writes else None
+    results = None
+    if writes:
+        resume_epoch = resumed.meta["training"]["next_epoch"] if resumed is not None else None
+        results = RunResults(Path(config.results_dir) / run_id, resume_epoch)
+        results.write_config(config.to_dict())
     show_progress = config.show_progress and distributed.is_main
-    run = build_run(config, data, device, distributed, show_progress, checkpoints)
+    run = build_run(config, data, device, distributed, show_progress, checkpoints, results=results)
     if checkpoints is not None:
         logger.info(f"checkpoints: best model {checkpoints.best_path}"
                     + ("" if run.trainer is None else f", resumable {checkpoints.last_path}"))
@@ -294,5 +309,15 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     test_result = run.evaluator.evaluate(run.model, run.batches.test)
     logger.info(f"best valid : {dict(best_result)}")
     logger.info(f"test result: {dict(test_result)}")
-    return {"best_valid_score": best_score, "valid_score_bigger": True,
-            "best_valid_result": best_result, "test_result": test_result}
+    outcome = {"best_valid_score": best_score, "valid_score_bigger": True,
+               "best_valid_result": best_result, "test_result": test_result}
+    if results is not None:
+        best_epoch = 0 if run.trainer is None else run.trainer.best_epoch
+        results.write_results({"run_id": run_id, "model": config.model, "dataset": config.dataset,
+                               "best_epoch": best_epoch, "best_valid_result": dict(best_result),
+                               "test_result": dict(test_result), "seconds": round(time.time() - started, 2),
+                               "best_checkpoint": str(checkpoints.best_path),
+                               "last_checkpoint": None if run.trainer is None else str(checkpoints.last_path)})
+        outcome["results_dir"] = str(results.folder)
+        logger.info(f"run {run_id} done: results in {results.folder}, best model {checkpoints.best_path}")
+    return outcome

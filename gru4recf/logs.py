@@ -8,9 +8,11 @@ FORMAT = "%(asctime)s %(levelname)s  %(message)s"
 DATE_FORMAT = "%a %d %b %Y %H:%M:%S"
 
 
-def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO") -> Path:
-    """(Re)configures the 'gru4recf' logger for one run and returns the run's log file path."""
-    path = Path(log_dir) / model / f"{model}-{dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}.log"
+def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO", run_id: str = "") -> Path:
+    """(Re)configures the 'gru4recf' logger for one run and returns the run's log file path,
+    `<log_dir>/<model>/<run id>.log` (a resumed run appends to its run's file)."""
+    run_id = run_id or f"{model}-{dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}"
+    path = Path(log_dir) / model / f"{run_id}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("gru4recf")
     for handler in list(logger.handlers):

@@ -9,7 +9,7 @@ from typing import Mapping, Optional, Sequence, Union
 from .distributed import distributed_run
 from .experiment import load_config, run_experiment
 from .logs import close_logging, init_logging, mute_logging
-from .runtime import resolve_device
+from .runtime import new_run_id, resolve_device, resumed_run_id
 
 logger = logging.getLogger("gru4recf")
 
@@ -23,9 +23,11 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
     ml-100k unless a config file or `config_dict` says otherwise).
 
     Returns {'best_valid_score', 'valid_score_bigger', 'best_valid_result', 'test_result'}, the
-    results keyed like RecBole ('recall@10', ...). With `saved`, the best model's checkpoint is
-    written (atomically) under `checkpoint_dir` as `<model>-<dataset>-<time>.pth`, and after every
-    epoch the run's 'last' checkpoint beside it (`<...>.last.pth`).
+    results keyed like RecBole ('recall@10', ...), and with `saved` 'results_dir', the run's results folder.
+    A run's id (`<model>-<dataset>-<time>-<hex>`, printed at its start and end) names its log file
+    `<log_dir>/<model>/<run id>.log`, and with `saved` its results folder `<results_dir>/<run id>/`
+    (see `training.results`), its best model `<checkpoint_dir>/<run id>.pth` (written atomically on
+    every improvement) and its 'last' checkpoint `<run id>.last.pth` beside it (after every epoch).
 
     `resume` is the path of a 'last' checkpoint: the killed run it belongs to continues where it
     stopped (with the same settings; only `epochs` and where/how fast things run may change) and
@@ -36,14 +38,15 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
     process returns the same results, and rank 0 alone logs and writes checkpoints.
     """
     config = load_config(model, dataset, config_file_list, config_dict, cli_args)
+    run_id = resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset)
     with distributed_run(config.ddp_backend, resolve_device(config.device)) as (distributed, _):
         if distributed.is_main:
-            log_file = init_logging(config.log_dir, config.model, config.dataset, config.state)
+            log_file = init_logging(config.log_dir, config.model, config.dataset, config.state, run_id)
         else:
             mute_logging()
         try:
             if distributed.is_main:
-                logger.info(f"log file: {log_file}")
-            return run_experiment(config, saved, resume=resume, distributed=distributed)
+                logger.info(f"run {run_id}, log file: {log_file}")
+            return run_experiment(config, saved, resume=resume, distributed=distributed, run_id=run_id)
         finally:
             close_logging()

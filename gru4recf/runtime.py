@@ -2,8 +2,11 @@
 logging, where files go)."""
 import os
 import random
+import time
+import uuid
 from dataclasses import dataclass
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -33,6 +36,9 @@ class RuntimeSettings(Settings):
     checkpoint_dir: str = setting(
         "saved/", c.text, "Folder for checkpoints: <run>.pth (best model) and <run>.last.pth (for --resume).",
         affects_results=False)
+    results_dir: str = setting(
+        "results/", c.text, "Folder of the runs' results folders: <results_dir>/<run id>/ holds config.yaml, "
+        "epochs.jsonl and results.json.", affects_results=False)
     ddp_backend: str = setting(
         "auto", c.one_of(["auto", "gloo", "nccl"]),
         "torch.distributed backend under torchrun: 'auto' = nccl on GPUs, gloo on CPUs; unused in one process.",
@@ -73,3 +79,17 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def new_run_id(model: str, dataset: str) -> str:
+    """The id that names one run's log file, checkpoints and results folder."""
+    return f"{model}-{dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def resumed_run_id(last_checkpoint: Union[str, Path]) -> str:
+    """The id of the run whose 'last' checkpoint is `last_checkpoint` (`<run id>.last.pth`)."""
+    name = Path(last_checkpoint).name
+    for suffix in (".last.pth", ".pth"):
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return name

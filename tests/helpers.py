@@ -34,8 +34,14 @@ def write_pattern_dataset(folder: Path, name: str = "toy", n_users: int = 60, n_
 def small_config(tmp_path: Path, **overrides) -> dict:
     """A config dict for fast runs on the pattern dataset under tmp_path."""
     config = {"data_path": str(tmp_path), "log_dir": str(tmp_path / "log"), "checkpoint_dir": str(tmp_path / "saved"),
+              "results_dir": str(tmp_path / "results"),
               "epochs": 3, "train_batch_size": 64, "eval_batch_size": 64, "embedding_size": 16, "hidden_size": 16,
               "MAX_ITEM_LIST_LENGTH": 5, "show_progress": False, "num_threads": 1, "learning_rate": 0.01,
               "topk": [5, 10], "metrics": ["Recall", "MRR", "NDCG", "Hit", "Precision"]}
     config.update(overrides)
     return config
+
+
+def metrics_of(result: dict) -> dict:
+    """What a run computed: its result without where it wrote (the results folder differs per run)."""
+    return {key: value for key, value in result.items() if key != "results_dir"}

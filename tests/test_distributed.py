@@ -163,7 +163,7 @@ def test_first_step_loss_and_update_equal_the_single_process_ones_for_the_same_g
 
 def cli_args(data_path: Path, **overrides) -> list:
     settings = dict(ddp_worker.config_for(data_path, **ddp_worker.RUN_SETTINGS))
-    keys = ["dataset", "data_path", "log_dir", "checkpoint_dir", "train_batch_size", "embedding_size", "hidden_size",
+    keys = ["dataset", "data_path", "log_dir", "checkpoint_dir", "results_dir", "train_batch_size", "embedding_size", "hidden_size",
             "MAX_ITEM_LIST_LENGTH", "num_threads", "learning_rate", "dropout_prob", "learner", "train_mode", "epochs"]
     settings.update(overrides)
     return [f"--{key}={settings[key]}" for key in keys] + ["--show_progress=False", "--topk=[5,10]"]

@@ -1,5 +1,7 @@
 """The docs stay in step with the code: the generated configuration and model pages, the README's
-links to them, and its test command."""
+links to them, and its test command; every relative link in the README and docs/ leads somewhere, and
+the README stays a front door (at most 200 lines)."""
+import re
 from pathlib import Path
 
 from gru4recf.experiment import schema
@@ -7,6 +9,43 @@ from gru4recf.reference import configuration_page, models_page
 
 ROOT = Path(__file__).resolve().parents[1]
 REGENERATE = "regenerate with `python -m gru4recf.reference`"
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^\s*(```|~~~)")
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+def slug(heading):
+    """GitHub's anchor for a heading: lowercase, punctuation dropped except '-' and '_', spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page):
+    """The anchors of a Markdown page's headings; a repeated heading gets -1, -2, ... as on GitHub."""
+    seen, found = {}, set()
+    for line in prose_lines(page.read_text(encoding="utf-8")):
+        match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if match:
+            base = slug(match.group(1))
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            found.add(base if count == 0 else f"{base}-{count}")
+    return found
+
+
+def prose_lines(text):
+    """The lines outside fenced code blocks, where a heading is a heading and a link a link."""
+    fenced = False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            yield line
+
+
+def prose(text):
+    """The text outside fenced code blocks and inline code."""
+    return re.sub(r"`[^`]*`", "", "\n".join(prose_lines(text)))
 
 
 def test_configuration_page_is_the_generated_one_and_lists_every_global_key():
@@ -33,3 +72,33 @@ def test_ci_runs_the_readme_test_command():
     ci_command = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
     assert ci_command.split("&&", 1)[0].strip().startswith("pip install")
     assert ci_command in readme
+
+
+def test_slug_follows_githubs_rules():
+    assert slug("Checked against RecBole itself") == "checked-against-recbole-itself"
+    assert slug("Architectures (`architecture:`)") == "architectures-architecture"
+    assert slug("Measured results (MovieLens-100k, GRU4RecF defaults, 2-core machine)") == \
+        "measured-results-movielens-100k-gru4recf-defaults-2-core-machine"
+    assert slug("Where gru4recf differs from RecBole, on purpose") == "where-gru4recf-differs-from-recbole-on-purpose"
+
+
+def test_every_relative_link_in_the_readme_and_docs_leads_to_a_file_and_heading():
+    broken = []
+    for page in PAGES:
+        for target in LINK.findall(prose(page.read_text(encoding="utf-8"))):
+            if SCHEME.match(target):
+                continue  # http:, https:, mailto: ...: not checked offline
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            where = f"{page.relative_to(ROOT)}: ({target})"
+            if not linked.exists():
+                broken.append(f"{where}: no such file")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{where}: no heading with anchor #{anchor} in {linked.relative_to(ROOT)}")
+    assert PAGES[1:], "docs/ has no pages"
+    assert not broken, "\n".join(broken)
+
+
+def test_readme_is_at_most_200_lines():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail into docs/"

@@ -1,11 +1,14 @@
 """End to end on a small generated dataset: run_gru4recf trains, learns, saves and reproduces."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from gru4recf import run_gru4recf
 from gru4recf.training.checkpoint import load_checkpoint
+from gru4recf.training.results import read_epochs
 from helpers import small_config, write_pattern_dataset
 
 KEYS = {"recall@5", "recall@10", "mrr@5", "mrr@10", "ndcg@5", "ndcg@10", "hit@5", "hit@10",
@@ -22,7 +25,7 @@ def test_training_learns_a_predictable_pattern(model, data_dir, tmp_path):
     config = small_config(data_dir, dataset="toy", epochs=15, log_dir=str(tmp_path / "log"),
                           checkpoint_dir=str(tmp_path / "saved"), dropout_prob=0.0)
     result = run_gru4recf(model, "toy", config, saved=True)
-    assert set(result) == {"best_valid_score", "valid_score_bigger", "best_valid_result", "test_result"}
+    assert set(result) == {"best_valid_score", "valid_score_bigger", "best_valid_result", "test_result", "results_dir"}
     assert set(result["test_result"]) == KEYS
     assert result["best_valid_score"] == result["best_valid_result"]["mrr@10"]
     # 30 items: a random ranking puts the target in the top 10 a third of the time.
@@ -57,6 +60,26 @@ def test_best_checkpoint_and_log_file_are_written(data_dir, tmp_path):
     text = log.read_text()
     assert "epoch 0 training" in text and "test result" in text and "The number of items" in text
     assert not list((tmp_path / "saved").glob("*.tmp"))
+
+
+def test_a_run_leaves_a_results_folder_named_by_its_run_id(data_dir, tmp_path):
+    config = small_config(data_dir, epochs=3, log_dir=str(tmp_path / "log"), checkpoint_dir=str(tmp_path / "saved"),
+                          results_dir=str(tmp_path / "results"))
+    result = run_gru4recf("GRU4RecF", "toy", config, saved=True)
+    folder = Path(result["results_dir"])
+    run_id = folder.name
+    assert folder.parent == tmp_path / "results" and run_id.startswith("GRU4RecF-toy-")
+    assert (tmp_path / "saved" / f"{run_id}.pth").is_file() and (tmp_path / "saved" / f"{run_id}.last.pth").is_file()
+    assert (tmp_path / "log" / "GRU4RecF" / f"{run_id}.log").is_file()
+    assert yaml.safe_load((folder / "config.yaml").read_text())["learning_rate"] == config["learning_rate"]
+    rows = read_epochs(folder)
+    assert [row["epoch"] for row in rows] == [0, 1, 2]
+    assert all(row["train_loss"] > 0 and 0 <= row["mrr@10"] <= 1 for row in rows)
+    best = max(rows, key=lambda row: (row["mrr@10"], -row["epoch"]))  # ties keep the earlier epoch
+    final = json.loads((folder / "results.json").read_text())
+    assert final["best_epoch"] == best["epoch"] == rows[-1]["best_epoch"]
+    assert final["test_result"] == dict(result["test_result"])
+    assert final["best_valid_result"] == {k: v for k, v in best.items() if "@" in k}
 
 
 def test_early_stopping_follows_recbole_rule(data_dir, tmp_path):

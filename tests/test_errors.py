@@ -18,7 +18,7 @@ PREFIX = "gru4recf: error:"
 
 def run_cli(tmp_path, *args, epochs: int = 1) -> list:
     """The command line on the toy dataset under tmp_path (small and quick settings)."""
-    return ["--dataset=toy", f"--data_path={tmp_path}", f"--log_dir={tmp_path / 'log'}",
+    return ["--dataset=toy", f"--data_path={tmp_path}", f"--log_dir={tmp_path / 'log'}", f"--results_dir={tmp_path / 'results'}",
             f"--checkpoint_dir={tmp_path / 'saved'}", f"--epochs={epochs}", "--train_batch_size=16",
             "--embedding_size=8", "--hidden_size=8", "--MAX_ITEM_LIST_LENGTH=5", "--show_progress=False",
             "--num_threads=1", "--state=WARNING", *args]

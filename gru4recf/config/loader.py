@@ -11,7 +11,7 @@ settings class. This layer knows no model and no training code: the composition 
 import ast
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -79,12 +79,14 @@ def parse_cli_args(args: Iterable[str]) -> dict:
 @dataclass(frozen=True)
 class Schema:
     """What a configuration may hold: the global settings classes (`sections`, one per concern, whose
-    keys every run has), each model's settings class by model name, and the checks across keys
-    that need facts of several concerns (run after every key is validated)."""
+    keys every run has), each model's settings class by model name, each model's own defaults for
+    global keys (`model_defaults`, its recipe), and the checks across keys that need facts of
+    several concerns (run after every key is validated)."""
 
     sections: Tuple[type, ...]
     models: Mapping[str, type]
     checks: Tuple[CrossCheck, ...] = ()
+    model_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def global_keys(self) -> Dict[str, KeyInfo]:
         return {key: info for section in self.sections for key, (_, info) in section.keys().items()}
@@ -138,8 +140,9 @@ def build_config(schema: Schema, model: Optional[str] = None, dataset: Optional[
     model_settings = schema.models[model]
     values = dict(defaults)
     sources = {key: "default" for key in values}
-    values.update(model_settings.defaults())
-    sources.update({key: f"{model} defaults" for key in model_settings.defaults()})
+    own_defaults = dict(model_settings.defaults(), **schema.model_defaults.get(model, {}))
+    values.update(own_defaults)
+    sources.update({key: f"{model} defaults" for key in own_defaults})
     layers = [(_packaged_defaults("datasets", dataset), f"{dataset} defaults")] + user_layers
     layers.append(({"model": model, "dataset": dataset}, "arguments"))
     warnings = []

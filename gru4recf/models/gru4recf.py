@@ -62,7 +62,7 @@ class GRU4RecFSettings(ModelSettings):
     pooling_mode: str = setting("sum", c.one_of(["sum", "mean", "max"]), "How a token_seq feature's tokens are pooled.")
     loss_type: str = loss_type_setting()
     architecture: str = setting("parallel", c.one_of(tuple(SUBNETS), False),
-                                "parallel (RecBole's), weighted, concat, id or feature (see 'Architectures').")
+                                "parallel (RecBole's), weighted, concat, id or feature (see docs/architectures.md).")
     subnet_weights: list = setting([1.0, 1.0], _subnet_weights,
                                    "architecture 'weighted': weights of the [item, feature] subnets' outputs "
                                    "(starting values if learned).")

@@ -3,8 +3,8 @@
 The registry, the configuration check, the reference tables and the contract tests read these
 declarations; nothing else in the package names a model.
 """
-from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, FrozenSet, List, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Sequence, Tuple
 
 from torch import nn
 
@@ -49,7 +49,9 @@ class ModelSpec:
     model); `module`: its class, with a classmethod `build(settings, catalogue)`; `fitted`: fitted
     on the training examples (`fit`) instead of trained by gradients; `train_modes`: the training
     modes it supports (none when fitted); `needs_users`: its batches must carry user ids;
-    `summary`: one line for the docs (the paper)."""
+    `summary`: one line for the docs (the paper); `defaults`: the model's own defaults for global
+    keys (its training recipe, as RecBole's model YAML files may hold any key), a layer above the
+    package defaults and below the dataset's and the user's."""
 
     name: str
     settings: type
@@ -58,6 +60,7 @@ class ModelSpec:
     fitted: bool = False
     train_modes: Tuple[str, ...] = ("augment",)
     needs_users: bool = False
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.settings, type) and issubclass(self.settings, ModelSettings)):

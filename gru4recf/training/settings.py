@@ -97,7 +97,7 @@ class TrainingSettings(Settings):
         "not); None = MAX_ITEM_LIST_LENGTH.")
     training_strategy: str = setting(
         "simultaneous", c.one_of(STRATEGIES, False),
-        "How parallel subnets train: simultaneous, alternating, residual or interleaving (see 'Training strategies').")
+        "How parallel subnets train: simultaneous, alternating, residual or interleaving (see docs/architectures.md).")
     eval_step: int = setting(1, c.integer(1), "Validate every N epochs.")
     stopping_step: int = setting(10, c.integer(0), "Stop after this many validations without improvement.")
 

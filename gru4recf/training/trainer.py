@@ -19,6 +19,7 @@ from ..evaluation.evaluator import Evaluator
 from ..models.base import SequentialRecommender
 from .checkpoint import Checkpoint, RunCheckpoints
 from .modes import TrainMode
+from .results import RunResults
 from .settings import TrainingSettings
 from .strategies import TrainingStrategy
 
@@ -70,13 +71,14 @@ class Trainer:
     `mode` turns each batch into gradients (see `modes`); `runner` runs the model's computations
     (through DDP in a distributed run, where every process trains on its shard of each global
     batch and rank 0 takes the early-stopping decisions); the default trains in this process alone.
-    `settings` gives epochs, eval_step, stopping_step and clip_grad_norm."""
+    `settings` gives epochs, eval_step, stopping_step and clip_grad_norm. With `results`, a row per
+    epoch goes to the run's results folder as the run goes."""
 
     def __init__(self, model: SequentialRecommender, optimizer: torch.optim.Optimizer, evaluator: Evaluator,
                  settings: TrainingSettings, valid_metric: str, mode: TrainMode, *,
                  device: torch.device = torch.device("cpu"), show_progress: bool = False,
                  checkpoints: Optional[RunCheckpoints] = None, runner: Optional[StepRunner] = None,
-                 strategy: Optional[TrainingStrategy] = None) -> None:
+                 strategy: Optional[TrainingStrategy] = None, results: Optional[RunResults] = None) -> None:
         self.model = model
         self.runner = runner if runner is not None else StepRunner()
         self.optimizer = optimizer
@@ -90,6 +92,7 @@ class Trainer:
         self.device = device
         self.show_progress = show_progress
         self.checkpoints = checkpoints
+        self.results = results
         self.strategy = strategy or TrainingStrategy("simultaneous", ())
         self._trainable: Optional[frozenset] = None
         self.best_score = -math.inf
@@ -141,7 +144,7 @@ class Trainer:
             raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {index + 1}; {kept}. "
                                 "Try a lower learning_rate or clip_grad_norm")
 
-    def _validate(self, epoch: int, valid_batches: Iterable[Batch]) -> None:
+    def _validate(self, epoch: int, valid_batches: Iterable[Batch]) -> dict:
         start = time.time()
         result = self.evaluator.evaluate(self.model, valid_batches)
         score = result[self.valid_metric]
@@ -150,6 +153,7 @@ class Trainer:
         self.stopped = self.stale > self.stopping_step
         logger.info(f"epoch {epoch} evaluating [time: {time.time() - start:.2f}s, valid_score: {score:.4f}]")
         logger.info(f"valid result: {_format(result)}")
+        return result
 
     def _record(self, epoch: int, score: float, result: dict) -> bool:
         """RecBole's early-stopping bookkeeping; returns whether this epoch is the new best (as rank
@@ -202,10 +206,16 @@ class Trainer:
             self.runner.start_epoch(epoch)
             start = time.time()
             loss = self.train_epoch(train_batches, epoch)
-            logger.info(f"epoch {epoch} training [time: {time.time() - start:.2f}s, train loss: {loss:.4f}]")
+            seconds = time.time() - start
+            logger.info(f"epoch {epoch} training [time: {seconds:.2f}s, train loss: {loss:.4f}]")
+            valid = {}
             if not (epoch + 1) % self.eval_step or epoch + 1 == self.epochs:
-                self._validate(epoch, valid_batches)
+                valid = self._validate(epoch, valid_batches)
             self.next_epoch = epoch + 1
+            if self.results is not None:  # before the 'last' checkpoint: a resumed run rewrites from its epoch on
+                self.results.add_epoch({"epoch": epoch, "train_loss": loss, "train_seconds": round(seconds, 3),
+                                        "seconds": round(time.time() - start, 3), **dict(valid),
+                                        "best_epoch": self.best_epoch})
             if self.stopped and self.strategy.phase + 1 < self.strategy.phases:
                 self._next_phase(epoch)
             self._save_last(epoch)

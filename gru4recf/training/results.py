@@ -1,0 +1,52 @@
+"""The results folder of a run: what a person loads to look at it (`<results_dir>/<run id>/`).
+
+- `config.yaml`: the resolved configuration (every key, as the run used it);
+- `epochs.jsonl`: one JSON row per epoch (epoch, train loss, seconds, every validation metric,
+  the best epoch so far), rewritten atomically after every epoch, so after a kill it holds every
+  finished epoch and nothing half-written;
+- `results.json`: the best validation result, the test result, the best epoch, the total seconds
+  and where the log file and checkpoints are.
+
+A resumed run writes into the folder of the run it continues; rows of epochs it trains again are
+replaced.
+"""
+import json
+from pathlib import Path
+from typing import Any, List, Mapping, Optional
+
+import yaml
+
+from ..atomic_write import atomic_write_text
+
+CONFIG_FILE, EPOCHS_FILE, RESULTS_FILE = "config.yaml", "epochs.jsonl", "results.json"
+
+
+def read_epochs(folder: Path) -> List[dict]:
+    """The rows of `epochs.jsonl` in `folder` (none when there is no such file)."""
+    path = Path(folder) / EPOCHS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class RunResults:
+    """Writes one run's results folder; `resume_epoch`: the epoch a resumed run continues at (rows
+    from it on are dropped, the earlier ones kept)."""
+
+    def __init__(self, folder: Path, resume_epoch: Optional[int] = None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.rows = [row for row in read_epochs(self.folder) if row["epoch"] < resume_epoch] \
+            if resume_epoch is not None else []
+
+    def write_config(self, values: Mapping[str, Any]) -> None:
+        text = yaml.safe_dump(json.loads(json.dumps(dict(values), default=str)), sort_keys=False,
+                              allow_unicode=True)
+        atomic_write_text(self.folder / CONFIG_FILE, text)
+
+    def add_epoch(self, row: Mapping[str, Any]) -> None:
+        self.rows.append(dict(row))
+        atomic_write_text(self.folder / EPOCHS_FILE, "".join(json.dumps(r) + "\n" for r in self.rows))
+
+    def write_results(self, results: Mapping[str, Any]) -> None:
+        atomic_write_text(self.folder / RESULTS_FILE, json.dumps(dict(results), indent=2, default=str) + "\n")
