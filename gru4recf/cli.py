@@ -4,12 +4,15 @@ Training: `python run.py --model=GRU4RecF --dataset=ml-100k --config_files=a.yam
 (`--resume=saved/X.last.pth` continues a killed run).
 Several processes: `torchrun --nproc_per_node=2 run.py --model=GRU4RecF ...` (docs/distributed.md).
 Recommending: `python -m gru4recf recommend --checkpoint=saved/X.pth --items="1 50 172" --k=10`.
+What is there: `gru4recf models` (every model, or `gru4recf models GRU4RecF` for one model's keys),
+`gru4recf datasets` (the datasets that can be downloaded), `gru4recf --version`.
 A user error prints one 'gru4recf: error: ...' line on stderr and exits with status 2.
 """
 import argparse
 import sys
 from typing import List, Optional, Sequence
 
+from . import __version__
 from .errors import Gru4recfError
 
 PREFIX = "gru4recf: error:"
@@ -26,8 +29,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gru4recf", allow_abbrev=False,
-        description="Train and evaluate a sequential recommender. Any config key can be given as --key=value. "
-                    "'gru4recf recommend --help' shows how to use a trained model.")
+        description="Train and evaluate a sequential recommender. Any config key can be given as --key=value "
+                    "or --key value. 'gru4recf recommend --help' shows how to use a trained model; "
+                    "'gru4recf models' lists the models and 'gru4recf datasets' the downloadable datasets.")
+    parser.add_argument("--version", action="version", version=f"gru4recf {__version__}")
     parser.add_argument("--model", "-m", default=None, help="model name (default GRU4RecF)")
     parser.add_argument("--dataset", "-d", default=None, help="dataset name (default ml-100k)")
     parser.add_argument("--config_files", default=None, help="YAML config files, separated by spaces")
@@ -59,6 +64,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["recommend"]:
         return recommend_main(argv[1:])
+    if argv[:1] == ["models"]:
+        return models_main(argv[1:])
+    if argv[:1] == ["datasets"]:
+        return datasets_main()
     from .config import parse_cli_args
 
     args, rest = build_parser().parse_known_args(argv)
@@ -80,6 +89,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if process_rank() == 0:  # under torchrun every process has the results; one prints them
         print(f"best valid: {dict(result['best_valid_result'])}")
         print(f"test result: {dict(result['test_result'])}")
+    return 0
+
+
+def models_main(names: Sequence[str]) -> int:
+    """`gru4recf models [NAME ...]`: every model with its paper and capabilities, or the keys of the
+    named ones (the tables of docs/models.md)."""
+    from .config.settings import reference_table
+    from .models.registry import models
+    from .reference import capabilities
+
+    found = models()
+    unknown = [name for name in names if name not in found]
+    if unknown:
+        print(f"{PREFIX} unknown model {unknown[0]!r}; available: {', '.join(sorted(found))}", file=sys.stderr)
+        return 2
+    for name in names or sorted(found):
+        spec = found[name]
+        print(f"{name}: {spec.summary}. {capabilities(spec)}.")
+        if names:
+            print(reference_table(spec.settings) + "\n")
+    return 0
+
+
+def datasets_main() -> int:
+    """`gru4recf datasets`: the datasets a run downloads when their files are missing."""
+    from .data.download import SOURCES
+
+    for name, source in sorted(SOURCES.items()):
+        print(f"{name}\t{source.url}")
     return 0
 
 

@@ -30,7 +30,8 @@ def configuration_page() -> str:
     return "\n".join(parts)
 
 
-def _capabilities(spec: ModelSpec) -> str:
+def capabilities(spec: ModelSpec) -> str:
+    """One sentence: how the model learns and what it needs."""
     how = "fitted on the training examples" if spec.fitted else \
         "trained by gradients; train_mode " + " or ".join(f"'{m}'" for m in spec.train_modes)
     needs = ["user ids"] if spec.needs_users else []
@@ -48,7 +49,7 @@ def models_page() -> str:
              "the global keys are in [configuration.md](configuration.md). A key of another model in a shared "
              "config file is a warning naming that model; a key no model has is an error.", ""]
     for name, spec in sorted(models().items()):
-        parts += [f"## {name}", "", f"{spec.summary}.", "", f"{_capabilities(spec)}.", "",
+        parts += [f"## {name}", "", f"{spec.summary}.", "", f"{capabilities(spec)}.", "",
                   reference_table(spec.settings), ""]
     return "\n".join(parts)
 

@@ -74,3 +74,36 @@ def test_malformed_training_flag_is_one_error_line(capsys):
     err = capsys.readouterr().err
     assert stop.value.code == 2
     assert err.count("\n") == 1 and err.startswith("gru4recf: error:") and "--model" in err
+
+
+def test_version_prints_the_package_version(capsys):
+    from gru4recf import __version__
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"gru4recf {__version__}"
+
+
+def test_models_lists_every_model_and_shows_one_model_s_keys(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["GRU4Rec", "GRU4RecF"]
+    assert "needs item features" in lines[1] and "RecSys 2016" in lines[1]
+    assert main(["models", "GRU4RecF"]) == 0
+    out = capsys.readouterr().out
+    assert "| `architecture` | `'parallel'` | parallel, weighted, concat, id, feature |" in out
+    assert main(["models", "SASRecc"]) == 2
+    assert error_lines(capsys.readouterr().err) == ["gru4recf: error: unknown model 'SASRecc'; available: GRU4Rec, "
+                                                    "GRU4RecF"]
+
+
+def test_datasets_lists_what_can_be_downloaded(capsys):
+    assert main(["datasets"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "ml-100k\thttps://files.grouplens.org/datasets/movielens/ml-100k.zip"]
+
+
+def test_a_value_may_follow_its_key_on_the_command_line(capsys, tmp_path):
+    # the same error as --learning_rate=-1: the value reached the config check
+    assert main(["--learning_rate", "-1", f"--data_path={tmp_path}", f"--log_dir={tmp_path / 'log'}"]) == 2
+    assert "config key 'learning_rate' has value -1" in capsys.readouterr().err

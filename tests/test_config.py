@@ -106,8 +106,15 @@ def test_cli_values_are_literals_with_text_fallback():
 
 @pytest.mark.parametrize("arg", ["--epochs", "epochs=3"])
 def test_cli_arg_not_of_form_key_value_is_named(arg):
-    with pytest.raises(ConfigError, match=re.escape(repr(arg)) + ".*--key=value"):
+    with pytest.raises(ConfigError, match=re.escape(repr(arg)) + ".*--key=value or --key value"):
         parse_cli_args([arg])
+
+
+def test_cli_values_may_follow_their_key_as_the_next_argument():
+    assert parse_cli_args(["--learning_rate", "0.01", "--topk", "[5, 10]", "--epochs=3", "--seed", "-1"]) == \
+        {"learning_rate": 0.01, "topk": [5, 10], "epochs": 3, "seed": -1}
+    with pytest.raises(ConfigError, match="'--epochs' is not of the form"):
+        parse_cli_args(["--epochs", "--seed=1"])
 
 
 def test_unhashable_literal_is_a_config_error_not_a_type_error():

@@ -187,3 +187,19 @@ def test_a_model_key_that_reuses_a_global_key_is_refused_naming_both(plugins, mo
     register_model(type(spec)("Clash", Clashing, spec.module, spec.summary))
     with pytest.raises(ConfigError, match="model 'Clash' declares learning_rate, which is a global configuration key"):
         load_config("GRU4Rec")
+
+
+def test_a_model_s_own_defaults_for_global_keys_sit_between_the_package_and_the_user(plugins, monkeypatch):
+    spec = plugins["MeanPool"]
+    monkeypatch.setattr(registry, "_registered", {})
+    register_model(type(spec)("Recipe", spec.settings, spec.module, spec.summary,
+                              defaults={"learning_rate": 0.05, "stopping_step": 3}))
+    config = load_config("Recipe")
+    assert (config.learning_rate, config.sources["learning_rate"]) == (0.05, "Recipe defaults")
+    assert (config.epochs, config.sources["epochs"]) == (300, "default")
+    assert load_config("Recipe", config_dict={"learning_rate": 0.2}).learning_rate == 0.2
+    assert load_config("MeanPool").learning_rate == 0.001  # another model keeps the package default
+    register_model(type(spec)("Foreign", spec.settings, spec.module, spec.summary, defaults={"hidden_size": 8}))
+    with pytest.raises(ConfigError, match="model 'Foreign' has defaults for hidden_size, which is not a global "
+                                          "configuration key"):
+        load_config("GRU4Rec")

@@ -66,13 +66,20 @@ def parse_cli_value(text: str) -> Any:
 
 
 def parse_cli_args(args: Iterable[str]) -> dict:
-    """Turns ['--key=value', ...] into {key: parsed value}; errors name the argument."""
-    parsed = {}
-    for arg in args:
-        if not arg.startswith("--") or "=" not in arg:
-            raise ConfigError(f"command-line argument {arg!r} is not of the form --key=value")
-        key, value = arg[2:].split("=", 1)
+    """Turns ['--key=value', '--key', 'value', ...] into {key: parsed value}; errors name the argument."""
+    parsed, args = {}, list(args)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg.startswith("--") and "=" in arg:
+            key, value = arg[2:].split("=", 1)
+        elif arg.startswith("--") and len(arg) > 2 and index + 1 < len(args) and not args[index + 1].startswith("--"):
+            key, value = arg[2:], args[index + 1]
+            index += 1
+        else:
+            raise ConfigError(f"command-line argument {arg!r} is not of the form --key=value or --key value")
         parsed[key] = parse_cli_value(value)
+        index += 1
     return parsed
 
 
