@@ -221,3 +221,42 @@ def test_failed_fsync_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert read_checkpoint(tmp_path / "m.pth").meta["epoch"] == 1
     assert _no_temporary_files(tmp_path)
+
+
+# ---- corruption -------------------------------------------------------------------------------
+
+def flip_a_weight_byte(path, tensor: torch.Tensor) -> None:
+    """Changes one byte inside `tensor`'s stored bytes (torch keeps them uncompressed in the zip)."""
+    data = bytearray(path.read_bytes())
+    where = data.find(tensor.detach().contiguous().numpy().tobytes())
+    assert where > 0, "the tensor's bytes should be in the file as they are"
+    data[where + 5] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_a_byte_changed_after_writing_is_refused_as_corrupt_by_every_reader(tmp_path):
+    model = write_model_checkpoint(tmp_path / "m.pth")
+    flip_a_weight_byte(tmp_path / "m.pth", model.item_embedding.weight)
+    assert torch.load(tmp_path / "m.pth", weights_only=True)["state_dict"]  # torch itself loads it quietly
+    message = message_of(tmp_path / "m.pth")
+    assert message.startswith(f"checkpoint {tmp_path / 'm.pth'} is corrupt: its contents changed after it was "
+                              "written")
+    with pytest.raises(CheckpointError, match="is corrupt"):
+        load_model(tmp_path / "m.pth")
+
+
+def test_a_text_file_is_called_not_a_checkpoint(tmp_path):
+    (tmp_path / "notes.pth").write_text("best model: epoch 12\n", encoding="utf-8")
+    assert message_of(tmp_path / "notes.pth") == (f"{tmp_path / 'notes.pth'} is not a checkpoint: it is not a file "
+                                                  "written by torch.save (a text file, or another format?)")
+
+
+def test_a_checkpoint_without_digest_loads_with_a_note(tmp_path, caplog):
+    model = write_model_checkpoint(tmp_path / "m.pth")
+    payload = torch.load(tmp_path / "m.pth", weights_only=True)
+    del payload["digest"]  # as gru4recf 0.1 wrote them
+    torch.save(payload, tmp_path / "old.pth")
+    with caplog.at_level("INFO", logger="gru4recf"):
+        state = read_checkpoint(tmp_path / "old.pth").state_dict
+    assert torch.equal(state["item_embedding.weight"], model.item_embedding.weight)
+    assert "carries no digest" in caplog.text and "cannot be verified" in caplog.text

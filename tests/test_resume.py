@@ -217,3 +217,17 @@ def test_damaged_training_state_is_refused(finished_run, tmp_path):
     save_checkpoint(tmp_path / "damaged.last.pth", checkpoint.state_dict, dict(checkpoint.meta, training=progress),
                     checkpoint.meta["item_tokens"], checkpoint.feature_fields(), checkpoint.training)
     assert "training state is damaged" in resume_error(config, tmp_path / "damaged.last.pth")
+
+
+def test_a_corrupt_last_checkpoint_is_refused_and_nothing_trains(data_dir, tmp_path):
+    config = config_for(data_dir, tmp_path, epochs=2)
+    run_gru4recf("GRU4RecF", "toy", config)
+    (last,) = last_checkpoints(tmp_path / "saved")
+    weights = read_checkpoint(last).state_dict["item_embedding.weight"]
+    data = bytearray(last.read_bytes())
+    data[data.find(weights.numpy().tobytes()) + 3] ^= 0x01
+    last.write_bytes(bytes(data))
+    before = last.read_bytes()
+    with pytest.raises(CheckpointError, match="is corrupt"):
+        run_gru4recf("GRU4RecF", "toy", dict(config, epochs=4), resume=last)
+    assert last.read_bytes() == before  # refused before any training wrote over it

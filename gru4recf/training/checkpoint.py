@@ -12,7 +12,10 @@ which accepts nothing but tensors and plain containers, so a crafted file cannot
 - `state_dict`: the model's weights;
 - `item_features`: {feature name: table tensor} (the FeatureField values);
 - `training` (a 'last' checkpoint only): the optimiser state, the best weights so far and the
-  random number generator states, for `--resume`.
+  random number generator states, for `--resume`;
+- `digest`: the SHA-256 of all the above (`payload_digest`), checked on every read: torch does not
+  verify the zip CRCs, so a changed byte is otherwise loaded as a changed weight. Files without
+  one (gru4recf 0.1) are read unchecked, with a note in the log.
 
 The interaction data is never stored: `item_tokens` and the feature tables are all that
 `load_model` needs. Version 1 files (weights and meta only) are read by `load_checkpoint`; they
@@ -21,7 +24,9 @@ lack the catalogue, so `load_model` and resuming refuse them with a message sayi
 Writes are atomic (`atomic_write`): a failed save (full disk, no permission) raises
 CheckpointError and leaves the previous file loadable and no temporary file behind.
 """
+import hashlib
 import json
+import logging
 import math
 import pickle
 import warnings
@@ -35,6 +40,8 @@ import torch
 from ..atomic_write import atomic_write
 from ..data.features import FeatureField
 from ..errors import CheckpointError
+
+logger = logging.getLogger("gru4recf")
 
 FORMAT = "gru4recf-checkpoint"
 VERSION = 2
@@ -108,6 +115,7 @@ def save_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Ma
                "item_features": {f.name: torch.as_tensor(np.ascontiguousarray(f.values)) for f in item_features}}
     if training is not None:
         payload["training"] = _cpu(training)
+    payload["digest"] = payload_digest(payload)
     try:
         with atomic_write(path, "wb") as handle:
             torch.save(payload, handle)
@@ -153,12 +161,50 @@ def _cpu(value: Any) -> Any:
     return value
 
 
+def payload_digest(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of everything a checkpoint holds but its `digest` entry: names, dtypes, shapes and
+    bytes of every tensor, and every other value's text. torch does not verify the zip CRCs, so a
+    byte changed inside a tensor would otherwise load as a different weight."""
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}:".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        elif isinstance(value, Mapping):
+            for key in sorted(value, key=str):
+                digest.update(f"key {key!s}:".encode())
+                feed(value[key])
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"sequence {len(value)}:".encode())  # a tuple may load back as a list
+            for item in value:
+                feed(item)
+        else:
+            digest.update(f"{type(value).__name__} {value!r};".encode())
+
+    feed({key: value for key, value in payload.items() if key != "digest"})
+    return digest.hexdigest()
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive (or, long ago, a pickle): anything else is not a checkpoint
+    (a file too short to tell is left to torch.load, which calls it truncated)."""
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    return len(start) < 4 or start == b"PK\x03\x04" or start[:1] == b"\x80"  # too short: truncated
+
+
 def read_checkpoint(path: Path) -> Checkpoint:
-    """Reads any gru4recf checkpoint; an unreadable, unsafe, foreign or too new file is a
-    CheckpointError that says which and why."""
+    """Reads any gru4recf checkpoint; an unreadable, unsafe, foreign, too new or corrupt file is a
+    CheckpointError that says which and why. A checkpoint written before checkpoints carried a
+    digest (gru4recf 0.1) is read without the check, with a note in the log."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    if not _looks_like_torch_file(path):
+        raise CheckpointError(f"{path} is not a checkpoint: it is not a file written by torch.save (a text file, "
+                              "or another format?)")
     try:
         with warnings.catch_warnings():  # torch's note on a foreign pickle protocol: we explain below
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -186,6 +232,12 @@ def read_checkpoint(path: Path) -> Checkpoint:
             raise ValueError("unexpected layout")
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path} is damaged: {error}") from None
+    if "digest" not in payload:
+        logger.info(f"checkpoint {path} carries no digest (written by gru4recf "
+                    f"{meta.get('library_version', 'before 0.2')}): its contents cannot be verified")
+    elif payload["digest"] != payload_digest(payload):
+        raise CheckpointError(f"checkpoint {path} is corrupt: its contents changed after it was written (their "
+                              "digest does not match the one stored with them); use another copy or retrain")
     return Checkpoint(path, version, meta, state_dict, features, payload.get("training"))
 
 
