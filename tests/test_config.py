@@ -354,3 +354,12 @@ def test_warnings_are_given_once():
     assert sorted(config.warnings) == [
         "learn_subnet_weights applies to GRU4RecF's architecture 'weighted' only; it is ignored here",
         "subnet_weights applies to GRU4RecF's architecture 'weighted' only; it is ignored here"]
+
+
+def test_a_config_file_that_is_not_yaml_is_one_line_naming_file_line_and_column(tmp_path):
+    path = write_yaml(tmp_path / "broken.yaml", "epochs: 3\nlearning_rate: [0.1, 0.2\nseed: 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file_list=[path])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert re.fullmatch(rf"config file {re.escape(path)} is not valid YAML: line 3, column \d+: .+", message), message

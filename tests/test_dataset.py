@@ -272,3 +272,16 @@ def test_ml100k_statistics_counts_match_recbole(ml100k):
 
 def test_ml100k_sparsity_matches_recbole(ml100k):
     assert ml100k.statistics().splitlines()[6] == "The sparsity of the dataset: 93.70575143257098%"
+
+
+# ---- ids that cannot be trusted -------------------------------------------------------------------
+
+@pytest.mark.parametrize("case, message", [
+    ("empty_id", "empty_id.inter, line 3: field 'item_id' is empty"),
+    ("pad_id", "pad_id.inter, line 3: field 'user_id' is '[PAD]', the token reserved for padding (id 0); rename it"),
+    ("dup_item", "dup_item.item, lines 3 and 5: item_id 'i2' appears twice; give each id one row"),
+])
+def test_an_id_that_is_empty_reserved_or_repeated_in_a_feature_file_is_named_by_file_line_and_field(case, message):
+    with pytest.raises(DataFormatError) as caught:
+        load(case, selected_features=["class"] if case == "dup_item" else [])
+    assert str(caught.value).endswith(message)

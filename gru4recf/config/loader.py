@@ -49,12 +49,19 @@ def read_yaml(path: Path, source: Optional[str] = None) -> dict:
         finally:
             loader.dispose()
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {source} is not valid YAML: {error}") from None
+        raise ConfigError(f"config file {source} is not valid YAML: {_yaml_problem(error)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {source} must hold a mapping of keys to values, found {type(data).__name__}")
     return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line: where in the file (1-based line and column) and what is wrong."""
+    mark = getattr(error, "problem_mark", None)
+    problem = " ".join(str(getattr(error, "problem", None) or error).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def parse_cli_value(text: str) -> Any:

@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DatasetError
+from ..errors import DataFormatError, DatasetError
 from .atomic_files import read_atomic, read_header
 from .features import FeatureField, build_item_features
 from .filtering import filter_by_counts, filter_by_values, in_intervals, remove_duplicates
@@ -97,6 +97,25 @@ def _filter(frame: pd.DataFrame, settings: DataSettings, inter_name: str) -> tup
     return frame, before_counts
 
 
+def check_ids(table, fields: Sequence[str], unique: bool = False) -> None:
+    """Id cells must be non-empty and must not be the padding token (id 0 is reserved for it); in a
+    feature file (`unique`), an id may have one row only (which of two would be its features?).
+    Errors name the file, the 1-based line and the field."""
+    for field in fields:
+        column = table.frame[field]
+        bad = np.flatnonzero(((column == "") | (column == PAD)).to_numpy())
+        if len(bad):
+            line, value = int(table.line_numbers[bad[0]]), column.iloc[bad[0]]
+            what = "is empty" if value == "" else f"is {PAD!r}, the token reserved for padding (id 0); rename it"
+            raise DataFormatError(f"{table.path}, line {line}: field '{field}' {what}")
+        if unique:
+            repeated = np.flatnonzero(column.duplicated(keep=False).to_numpy())
+            if len(repeated):
+                lines = table.line_numbers[repeated[column.iloc[repeated] == column.iloc[repeated[0]]]]
+                raise DataFormatError(f"{table.path}, lines {lines[0]} and {lines[1]}: {field} "
+                                      f"{column.iloc[repeated[0]]!r} appears twice; give each id one row")
+
+
 def _remap(tokens: pd.Series, extra: Optional[pd.Series]) -> tuple:
     """Contiguous ids in order of first appearance (interactions first, then the feature file)."""
     codes, uniques = pd.factorize(tokens)
@@ -116,10 +135,14 @@ def load_dataset(settings: DataSettings) -> SequenceDataset:
                            "excludes it")
     if inter.types[time] != "float":
         raise DatasetError(f"TIME_FIELD '{time}' of {inter.path} has type {inter.types[time]}; expected float")
+    check_ids(inter, [user, item])
     frame, before_counts = _filter(inter.frame, settings, inter.path.name)
     item_table = _read_table(folder, settings, "item", [item]) if settings.selected_features or \
         (folder / f"{settings.name}.item").is_file() else None
     user_table = _read_table(folder, settings, "user", [user])
+    for table, field in ((item_table, item), (user_table, user)):
+        if table is not None:
+            check_ids(table, [field], unique=True)
     user_ids, user_tokens = _remap(frame[user], _extra_ids(user_table, user, before_counts,
                                                             settings.user_inter_num_interval))
     item_ids, item_tokens = _remap(frame[item], _extra_ids(item_table, item, before_counts,

@@ -113,8 +113,8 @@ def build_feature(name: str, kind: str, column: pd.Series, rows: np.ndarray, n_i
 def build_item_features(table: AtomicTable, item_field: str, item_tokens: np.ndarray, selected: Sequence[str],
                         other_features: Sequence[str] = ()) -> List[FeatureField]:
     """Feature tables for the `selected` columns of the item file `table`, indexed by item id
-    (`item_tokens[i]` is the token of id i). Rows of items outside the catalogue are dropped, a
-    repeated item keeps its first row. A float_seq column's vector length is checked over the
+    (`item_tokens[i]` is the token of id i). Rows of items outside the catalogue are dropped (the
+    loader has refused repeated items: `dataset.check_ids`). A float_seq column's vector length is checked over the
     whole file. A selected column that was not loaded is an error listing the loaded ones (and
     `other_features`, the features available from elsewhere)."""
     loaded = [name for name in table.types if name != item_field]
