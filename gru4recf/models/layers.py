@@ -49,7 +49,8 @@ class ItemFeatureEncoder(nn.Module):
         self.kinds: List[str] = [f.kind for f in fields]
         self.encoders = nn.ModuleList()
         for index, field in enumerate(fields):
-            self.register_buffer(f"table_{index}", torch.as_tensor(field.values))
+            # not in the state dict: a checkpoint stores each feature table once, beside the weights
+            self.register_buffer(f"table_{index}", torch.as_tensor(field.values), persistent=False)
             if field.kind == "token":
                 module = nn.Embedding(field.num_tokens, embedding_size)
                 nn.init.xavier_normal_(module.weight)
@@ -64,6 +65,13 @@ class ItemFeatureEncoder(nn.Module):
                 nn.init.xavier_normal_(module.weight)
             self.encoders.append(module)
         self.output_size = embedding_size * len(fields)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Checkpoints of gru4recf 0.1 held the feature tables in the state dict as well: those
+        copies are dropped (the tables come from the checkpoint's own feature tables)."""
+        for index in range(len(self.encoders)):
+            state_dict.pop(f"{prefix}table_{index}", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def encode_items(self, items: torch.Tensor) -> torch.Tensor:
         """[U] distinct item ids -> [U, F * E]."""
