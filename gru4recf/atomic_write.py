@@ -16,6 +16,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Iterator, Union
 
+from .errors import OutputError
+
 PathLike = Union[str, os.PathLike]
 
 _NEW_FILE_MODE = 0o644  # mkstemp makes 0o600 files; a finished result should be readable by all
@@ -86,3 +88,32 @@ def _fsync_directory(folder: Path) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+PROBE_NAME = ".gru4recf-write-check"
+
+
+def check_writable(folder: PathLike, setting: str) -> Path:
+    """Creates `folder` if needed and writes (then removes) a small file in it, so that a folder
+    the run could not write is a one-line OutputError naming `setting` and the path before any
+    work starts, not an error after hours of training."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / PROBE_NAME, b"ok\n")
+        os.unlink(folder / PROBE_NAME)
+    except OSError as error:
+        raise OutputError(f"{setting} {folder} cannot be written: {error.strerror or error}") from None
+    return folder
+
+
+def remove_stale_temporaries(target: PathLike) -> int:
+    """Deletes the temporary files `atomic_write` left beside `target` when a process writing it was
+    killed (SIGKILL gives no chance to clean up); returns how many. Only call it for a target no
+    other process is writing (a run's own files, when the run starts or resumes)."""
+    target = Path(target)
+    stale = list(target.parent.glob(f".{target.name}.*.tmp")) if target.parent.is_dir() else []
+    for path in stale:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+    return len(stale)

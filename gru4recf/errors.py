@@ -21,6 +21,11 @@ class DatasetError(Gru4recfError):
     """The data is well-formed but cannot be used (missing files, empty after filtering, ...)."""
 
 
+class OutputError(Gru4recfError):
+    """A folder or file the run must write cannot be written (read-only, below a regular file, no
+    permission, disk full); the message names the setting or file and the path."""
+
+
 class DownloadError(Gru4recfError):
     """A dataset could not be downloaded, or the download failed its checksum."""
 

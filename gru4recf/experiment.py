@@ -7,6 +7,7 @@ worker all build their runs here.
 """
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Union
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from . import __version__
+from .atomic_write import check_writable
 from .config import Config, Schema
 from .config import build_config
 from .data.batching import HistoryBatches
@@ -26,12 +28,13 @@ from .data.settings import DataSettings
 from .data.split import Examples, split_examples
 from .distributed import SINGLE_PROCESS, DistributedContext, local_device, step_runner
 from .errors import CheckpointError, ConfigError, DatasetError
+from .locks import exclusive
 from .evaluation.evaluator import Evaluator
 from .evaluation.settings import EvaluationSettings
 from .models.registry import model_spec, models
 from .models.spec import Catalogue, ModelSpec
 from .runtime import RuntimeSettings, init_seed, new_run_id, resolve_device, resumed_run_id, set_threads
-from .training.checkpoint import Checkpoint, RunCheckpoints
+from .training.checkpoint import Checkpoint, RunCheckpoints, last_checkpoint_path
 from .training.modes import Sampling, TrainMode, train_mode
 from .training.optim import SPARSE_LEARNERS, build_optimizer
 from .training.results import RunResults
@@ -274,6 +277,9 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
                               result_free_keys())
     for warning in config.warnings:
         logger.warning(warning)
+    if saved and distributed.is_main:  # before any work: not an error after hours of training
+        check_writable(config.checkpoint_dir, "checkpoint_dir")
+        check_writable(config.results_dir, "results_dir")
     threads = set_threads(config.num_threads)
     device = local_device(resolve_device(config.device), distributed.local_rank, distributed.world_size)
     logger.info(f"device: {device}, torch threads: {threads}"
@@ -288,27 +294,19 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
         raise CheckpointError(f"cannot resume from {resume}: the dataset's contents differ from those it was "
                               "trained on (interactions, items or feature tables changed)")
     writes = saved and distributed.is_main
-    checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed, run_id) if writes else None
-    results = None
-    if writes:
-        resume_epoch = resumed.meta["training"]["next_epoch"] if resumed is not None else None
-        results = RunResults(Path(config.results_dir) / run_id, resume_epoch)
-        results.write_config(config.to_dict())
-    show_progress = config.show_progress and distributed.is_main
-    run = build_run(config, data, device, distributed, show_progress, checkpoints, results=results)
-    if checkpoints is not None:
-        logger.info(f"checkpoints: best model {checkpoints.best_path}"
-                    + ("" if run.trainer is None else f", resumable {checkpoints.last_path}"))
-    if run.trainer is None:
-        best_score, best_result = _fit(run, data, checkpoints)
-    else:
-        if resumed is not None:
-            run.trainer.restore(resumed)
-            logger.info(f"resumed from {resume}: continuing at epoch {run.trainer.next_epoch}")
-        best_score, best_result = run.trainer.fit(run.batches.train, run.batches.valid)
-    test_result = run.evaluator.evaluate(run.model, run.batches.test)
-    logger.info(f"best valid : {dict(best_result)}")
-    logger.info(f"test result: {dict(test_result)}")
+    with ExitStack() as held:
+        if writes:  # one process at a time on a run's resumable checkpoint (a second --resume of it)
+            last = resumed.path if resumed is not None else last_checkpoint_path(Path(config.checkpoint_dir) / f"{run_id}.pth")
+            held.enter_context(exclusive(last, "resumable checkpoint"))
+        checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed, run_id) if writes else None
+        results = None
+        if writes:
+            resume_epoch = resumed.meta["training"]["next_epoch"] if resumed is not None else None
+            results = RunResults(Path(config.results_dir) / run_id, resume_epoch)
+            results.write_config(config.to_dict())
+        show_progress = config.show_progress and distributed.is_main
+        run = build_run(config, data, device, distributed, show_progress, checkpoints, results=results)
+        best_score, best_result, test_result = _train_and_test(run, data, checkpoints, resumed)
     outcome = {"best_valid_score": best_score, "valid_score_bigger": True,
                "best_valid_result": best_result, "test_result": test_result}
     if results is not None:
@@ -321,3 +319,23 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
         outcome["results_dir"] = str(results.folder)
         logger.info(f"run {run_id} done: results in {results.folder}, best model {checkpoints.best_path}")
     return outcome
+
+
+def _train_and_test(run: Run, data: LoadedData, checkpoints: Optional[RunCheckpoints],
+                    resumed: Optional[Checkpoint]) -> tuple:
+    """Fits or trains (continuing `resumed`), then tests the best model: (best score, its validation
+    result, the test result)."""
+    if checkpoints is not None:
+        logger.info(f"checkpoints: best model {checkpoints.best_path}"
+                    + ("" if run.trainer is None else f", resumable {checkpoints.last_path}"))
+    if run.trainer is None:
+        best_score, best_result = _fit(run, data, checkpoints)
+    else:
+        if resumed is not None:
+            run.trainer.restore(resumed)
+            logger.info(f"resumed from {resumed.path}: continuing at epoch {run.trainer.next_epoch}")
+        best_score, best_result = run.trainer.fit(run.batches.train, run.batches.valid)
+    test_result = run.evaluator.evaluate(run.model, run.batches.test)
+    logger.info(f"best valid : {dict(best_result)}")
+    logger.info(f"test result: {dict(test_result)}")
+    return best_score, best_result, test_result

@@ -1,19 +1,56 @@
 """Run logging: readable lines on the console and in a log file per run under `log_dir`."""
 import logging
+import sys
 import time
 import uuid
 from pathlib import Path
+
+from .atomic_write import check_writable
+from .errors import OutputError
 
 FORMAT = "%(asctime)s %(levelname)s  %(message)s"
 DATE_FORMAT = "%a %d %b %Y %H:%M:%S"
 
 
+class LogFile(logging.FileHandler):
+    """The run's log file. When it cannot be written (a disk that fills), it says so once on stderr
+    and stops writing, instead of logging's traceback for every later record; the run goes on."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._report(sys.exc_info()[1])
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as error:
+            self._report(error)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as error:  # the last buffered lines did not fit either
+            self._report(error)
+
+    def _report(self, error: BaseException) -> None:
+        if not self.failed:
+            self.failed = True
+            detail = getattr(error, "strerror", None) or error
+            sys.stderr.write(f"gru4recf: warning: cannot write the log file {self.baseFilename} ({detail}); "
+                             "the run goes on, logging to the console only\n")
+
+
 def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO", run_id: str = "") -> Path:
     """(Re)configures the 'gru4recf' logger for one run and returns the run's log file path,
-    `<log_dir>/<model>/<run id>.log` (a resumed run appends to its run's file)."""
+    `<log_dir>/<model>/<run id>.log` (a resumed run appends to its run's file). A log folder that
+    cannot be written is an OutputError naming `log_dir`."""
     run_id = run_id or f"{model}-{dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}"
-    path = Path(log_dir) / model / f"{run_id}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_writable(Path(log_dir) / model, "log_dir") / f"{run_id}.log"
     logger = logging.getLogger("gru4recf")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -22,7 +59,11 @@ def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO", ru
     logger.propagate = False
     console = logging.StreamHandler()
     console.setFormatter(logging.Formatter("%(message)s"))
-    file_handler = logging.FileHandler(path, encoding="utf-8")
+    try:
+        file_handler = LogFile(path, encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"log_dir {Path(log_dir)}: cannot open the log file {path}: "
+                          f"{error.strerror or error}") from None
     file_handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
     for handler in (console, file_handler):
         logger.addHandler(handler)

@@ -89,7 +89,10 @@ def test_run_killed_after_epoch_2_and_resumed_ends_like_the_uninterrupted_run(da
     last = kill_after_epoch_2(config, tmp_path)
     checkpoint = read_checkpoint(last)
     assert checkpoint.meta["epoch"] == 1 and checkpoint.meta["training"]["next_epoch"] == 2
+    stale = last.with_name(f".{last.name}.k1ll3d.tmp")  # what a write killed by SIGKILL leaves
+    stale.write_bytes(b"half a checkpoint")
     resumed = run_gru4recf("GRU4RecF", "toy", config, resume=last)
+    assert not stale.exists()  # the resumed run removed its own stale temporary file
 
     assert metrics_of(resumed) == metrics_of(uninterrupted)
     assert read_checkpoint(last).meta["epoch"] == 3  # the resumed run went on writing the same files

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import yaml
 
 from ..atomic_write import atomic_write_text
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 
 FINISHED = ("ok", "failed")
 
@@ -51,7 +51,11 @@ def read_results(path: str, search_id: str) -> Dict[int, dict]:
 def write_results(path: str, rows: Mapping[int, dict]) -> None:
     """Replaces the results file with every finished trial, in trial order (atomically)."""
     text = "".join(json.dumps(rows[tid], allow_nan=False) + "\n" for tid in sorted(rows))
-    atomic_write_text(path, text)
+    try:
+        atomic_write_text(path, text)
+    except OSError as error:
+        raise OutputError(f"cannot write the search results file {path}: {error.strerror or error}; its "
+                          "previous rows are unchanged: free space and run the same command to resume") from None
 
 
 def make_row(tid: int, params: Mapping, status: str, seconds: float, search_id: str,

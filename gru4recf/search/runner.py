@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
+from ..atomic_write import check_writable
 from ..config import Config
 from ..experiment import load_config, result_free_keys
 from ..errors import ConfigError, TrainingError
+from ..locks import exclusive
 from .params import Param, read_params
 from .results import best_row, read_results, summary_table, write_best_config, write_results
 from .space import Suggester, check_algo, grid, grid_size
@@ -76,23 +78,26 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
     threads = max(1, (base.num_threads or default_threads()) // workers)
     output_file = str(output_file or f"hyper_{base.model}_{base.dataset}.jsonl")
     best_config_file = str(best_config_file or _best_config_path(output_file))
+    check_writable(Path(output_file).parent, "output_file's folder")  # before the first trial, not after it
+    check_writable(Path(best_config_file).parent, "best_config_file's folder")
     search_id = _search_id(base, params, algo)
     show = base.show_progress if show_progress is None else show_progress
 
     total = (min(grid_size(params), max_evals or grid_size(params)) if algo == "exhaustive"
              else max_evals or DEFAULT_MAX_EVALS)
-    rows = read_results(output_file, search_id)
-    planner = _Planner(algo, params, base.seed, rows)
-    make_task = lambda tid: TrialTask(tid, planner.params_for(tid), base.model, base.dataset, files, fixed,
-                                      threads, search_id)
-    pending = (tid for tid in range(total) if tid not in rows)
-    stop = lambda: early_stop is not None and _stale(rows) >= early_stop
-    with _Recorder(rows, total, output_file, [p.name for p in params], base.valid_metric, show) as record:
-        if workers == 1:
-            _run_here(pending, make_task, record, stop)
-        else:
-            _run_in_pool(pending, make_task, record, stop, workers, threads, output_file)
-    return _finish(rows, params, base, output_file, best_config_file)
+    with exclusive(output_file, "search results file"):  # two searches on one file would overwrite each other
+        rows = read_results(output_file, search_id)
+        planner = _Planner(algo, params, base.seed, rows)
+        make_task = lambda tid: TrialTask(tid, planner.params_for(tid), base.model, base.dataset, files, fixed,
+                                          threads, search_id)
+        pending = (tid for tid in range(total) if tid not in rows)
+        stop = lambda: early_stop is not None and _stale(rows) >= early_stop
+        with _Recorder(rows, total, output_file, [p.name for p in params], base.valid_metric, show) as record:
+            if workers == 1:
+                _run_here(pending, make_task, record, stop)
+            else:
+                _run_in_pool(pending, make_task, record, stop, workers, threads, output_file)
+        return _finish(rows, params, base, output_file, best_config_file)
 
 
 def _positive(name: str, value: Optional[int]) -> Optional[int]:

@@ -37,7 +37,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..atomic_write import atomic_write
+from ..atomic_write import atomic_write, remove_stale_temporaries
 from ..data.features import FeatureField
 from ..errors import CheckpointError
 
@@ -136,6 +136,8 @@ class RunCheckpoints:
         self.meta = dict(meta, best_checkpoint=self.best_path.name)
         self.item_tokens = list(item_tokens)
         self.item_features = list(item_features)
+        for path in (self.best_path, self.last_path):  # left by a killed write of this run (it is resuming)
+            remove_stale_temporaries(path)
 
     def save_best(self, state_dict: Mapping[str, torch.Tensor], epoch: int, score: float, result: Mapping) -> None:
         meta = dict(self.meta, kind="best", epoch=epoch, best_valid_score=score, best_valid_result=dict(result))

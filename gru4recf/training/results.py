@@ -16,7 +16,8 @@ from typing import Any, List, Mapping, Optional
 
 import yaml
 
-from ..atomic_write import atomic_write_text
+from ..atomic_write import atomic_write_text, check_writable, remove_stale_temporaries
+from ..errors import OutputError
 
 CONFIG_FILE, EPOCHS_FILE, RESULTS_FILE = "config.yaml", "epochs.jsonl", "results.json"
 
@@ -34,19 +35,28 @@ class RunResults:
     from it on are dropped, the earlier ones kept)."""
 
     def __init__(self, folder: Path, resume_epoch: Optional[int] = None) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = check_writable(folder, "results_dir")
+        for name in (CONFIG_FILE, EPOCHS_FILE, RESULTS_FILE):  # left by a killed write of this run
+            remove_stale_temporaries(self.folder / name)
         self.rows = [row for row in read_epochs(self.folder) if row["epoch"] < resume_epoch] \
             if resume_epoch is not None else []
 
     def write_config(self, values: Mapping[str, Any]) -> None:
         text = yaml.safe_dump(json.loads(json.dumps(dict(values), default=str)), sort_keys=False,
                               allow_unicode=True)
-        atomic_write_text(self.folder / CONFIG_FILE, text)
+        self._write(CONFIG_FILE, text)
 
     def add_epoch(self, row: Mapping[str, Any]) -> None:
         self.rows.append(dict(row))
-        atomic_write_text(self.folder / EPOCHS_FILE, "".join(json.dumps(r) + "\n" for r in self.rows))
+        self._write(EPOCHS_FILE, "".join(json.dumps(r) + "\n" for r in self.rows))
 
     def write_results(self, results: Mapping[str, Any]) -> None:
-        atomic_write_text(self.folder / RESULTS_FILE, json.dumps(dict(results), indent=2, default=str) + "\n")
+        self._write(RESULTS_FILE, json.dumps(dict(results), indent=2, default=str) + "\n")
+
+    def _write(self, name: str, text: str) -> None:
+        """Atomically; a failure (a full disk) is an OutputError, and the previous file stays whole."""
+        try:
+            atomic_write_text(self.folder / name, text)
+        except OSError as error:
+            raise OutputError(f"cannot write results file {self.folder / name}: {error.strerror or error}; "
+                              "what the run wrote before is unchanged") from None

@@ -1,0 +1,160 @@
+"""Where a run writes, under real conditions: a folder below a regular file or on a read-only file
+system is a one-line error naming the setting before any work; a disk that fills is reported once
+(the log) or ends the run with one line and exit status 2 (checkpoints), and what was finished stays
+whole. The file systems are real tmpfs mounts (skipped where this machine cannot mount)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gru4recf.cli import main
+from gru4recf.search.cli import main as hyper_main
+from gru4recf.training.checkpoint import read_checkpoint
+from helpers import write_pattern_dataset
+
+PREFIX = "gru4recf: error:"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_pattern_dataset(tmp_path_factory.mktemp("data"))
+
+
+def run_args(data: Path, out: Path, epochs: int = 2, **paths) -> list:
+    folders = {"log_dir": out / "log", "checkpoint_dir": out / "saved", "results_dir": out / "results", **paths}
+    return ["--dataset=toy", f"--data_path={data}", f"--epochs={epochs}", "--train_batch_size=16",
+            "--embedding_size=8", "--hidden_size=8", "--MAX_ITEM_LIST_LENGTH=5", "--show_progress=False",
+            "--num_threads=1"] + [f"--{key}={value}" for key, value in folders.items()]
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(size, read_only=False) -> a fresh tmpfs folder, unmounted after the test."""
+    mounted = []
+
+    def mount(size: str, read_only: bool = False) -> Path:
+        point = tmp_path / f"mnt{len(mounted)}"
+        point.mkdir()
+        options = f"size={size}" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], capture_output=True)
+
+
+def one_error(capsys) -> str:
+    """The one error line on stderr (the run's console log goes there too)."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith(PREFIX)]
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize("setting", ["checkpoint_dir", "results_dir", "log_dir"])
+def test_a_folder_below_a_regular_file_is_named_before_any_work(setting, data, tmp_path, capsys):
+    (tmp_path / "plain.txt").write_text("not a folder\n")
+    below = tmp_path / "plain.txt" / "runs"
+    assert main(run_args(data, tmp_path, **{setting: below})) == 2
+    message = one_error(capsys)
+    assert f"{setting} {below}" in message and "Not a directory" in message
+    assert not (tmp_path / "saved").exists() or not list((tmp_path / "saved").glob("*.pth"))  # nothing trained
+
+
+def test_a_read_only_file_system_is_named_before_any_work(data, tmp_path, tmpfs, capsys):
+    read_only = tmpfs("1m", read_only=True)
+    assert main(run_args(data, tmp_path, checkpoint_dir=read_only / "saved")) == 2
+    message = one_error(capsys)
+    assert f"checkpoint_dir {read_only / 'saved'} cannot be written: Read-only file system" in message
+    (log,) = (tmp_path / "log").rglob("*.log")
+    assert "epoch 0 training" not in log.read_text()
+
+
+def test_a_log_file_on_a_disk_that_fills_is_reported_once_and_the_run_finishes(data, tmp_path, tmpfs, capsys):
+    tiny = tmpfs("64k")
+    (tiny / "filler").write_bytes(b"x" * (60 * 1024))  # one 4 KiB page left: the log outgrows it in epoch 0
+    assert main(run_args(data, tmp_path, epochs=3, log_dir=tiny)) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "cannot write the log file" in line]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    assert "Logging error" not in err and "Traceback" not in err
+    (results,) = (tmp_path / "results").iterdir()
+    assert (results / "results.json").is_file()  # the run's results are whole
+
+
+def test_checkpoints_on_a_disk_that_fills_end_the_run_with_one_line_and_keep_the_finished_one(
+        data, tmp_path, tmpfs, capsys):
+    small = tmpfs("60k")  # room for the first best checkpoint (~12 KB), not for a 'last' one (~50 KB) beside it
+    assert main(run_args(data, tmp_path, epochs=3, checkpoint_dir=small)) == 2
+    message = one_error(capsys)
+    assert "cannot write checkpoint" in message and "No space left on device" in message
+    (best,) = [p for p in small.glob("*.pth") if not p.name.endswith(".last.pth")]
+    assert read_checkpoint(best).meta["epoch"] == 0  # whole, and its digest checks
+    assert not list(small.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_a_search_whose_results_folder_cannot_be_written_stops_before_the_first_trial(data, tmp_path, capsys):
+    (tmp_path / "params.test").write_text("learning_rate choice [0.01, 0.02]\n")
+    (tmp_path / "plain.txt").write_text("not a folder\n")
+    out = tmp_path / "plain.txt" / "h.jsonl"
+    status = hyper_main(["--dataset=toy", f"--data_path={data}", f"--params_file={tmp_path / 'params.test'}",
+                         f"--output_file={out}", f"--log_dir={tmp_path / 'log'}", "--show_progress=False"])
+    assert status == 2
+    assert "output_file's folder" in one_error(capsys)
+    assert not (tmp_path / "log").exists()  # no trial started
+
+
+# ---- two processes on the same files ------------------------------------------------------------
+
+@pytest.fixture
+def holder():
+    """hold(path) -> a real second process holding gru4recf's lock of `path` until killed."""
+    started = []
+
+    def hold(path: Path) -> subprocess.Popen:
+        code = ("import sys, time\nfrom gru4recf.locks import exclusive\n"
+                "with exclusive(sys.argv[1], 'file'):\n    print('held', flush=True)\n    time.sleep(120)\n")
+        process = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert process.stdout.readline().strip() == "held"
+        started.append(process)
+        return process
+
+    yield hold
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def test_a_search_on_a_results_file_another_search_holds_is_refused_naming_the_holder(data, tmp_path, capsys,
+                                                                                     holder):
+    (tmp_path / "params.test").write_text("learning_rate choice [0.01]\n")
+    out = tmp_path / "h.jsonl"
+    args = ["--dataset=toy", f"--data_path={data}", f"--params_file={tmp_path / 'params.test'}",
+            f"--output_file={out}", f"--log_dir={tmp_path / 'log'}", "--show_progress=False", "--epochs=1",
+            "--embedding_size=8", "--hidden_size=8", "--num_threads=1"]
+    other = holder(out)
+    assert hyper_main(args) == 2
+    message = one_error(capsys)
+    assert f"search results file {out} is in use by process {other.pid}" in message
+    assert not out.exists()  # nothing written over the holder's work
+    other.kill()
+    other.wait()  # the kernel releases a killed holder's lock: no stale lock to clean up
+    assert hyper_main(args) == 0 and len(out.read_text().splitlines()) == 1
+
+
+def test_resuming_a_checkpoint_another_run_holds_is_refused_naming_the_holder(data, tmp_path, capsys, holder):
+    assert main(run_args(data, tmp_path, epochs=1)) == 0
+    (last,) = (tmp_path / "saved").glob("*.last.pth")
+    before = last.read_bytes()
+    capsys.readouterr()
+    other = holder(last)
+    assert main(run_args(data, tmp_path, epochs=2) + [f"--resume={last}"]) == 2
+    assert f"resumable checkpoint {last} is in use by process {other.pid}" in one_error(capsys)
+    assert last.read_bytes() == before
