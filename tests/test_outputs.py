@@ -2,6 +2,7 @@
 system is a one-line error naming the setting before any work; a disk that fills is reported once
 (the log) or ends the run with one line and exit status 2 (checkpoints), and what was finished stays
 whole. The file systems are real tmpfs mounts (skipped where this machine cannot mount)."""
+import json
 import os
 import subprocess
 import sys
@@ -158,3 +159,16 @@ def test_resuming_a_checkpoint_another_run_holds_is_refused_naming_the_holder(da
     assert main(run_args(data, tmp_path, epochs=2) + [f"--resume={last}"]) == 2
     assert f"resumable checkpoint {last} is in use by process {other.pid}" in one_error(capsys)
     assert last.read_bytes() == before
+
+
+def test_a_trial_whose_log_cannot_be_written_is_a_failed_row_and_the_search_goes_on(data, tmp_path, capsys):
+    (tmp_path / "params.test").write_text("learning_rate choice [0.01, 0.02]\n")
+    (tmp_path / "plain.txt").write_text("not a folder\n")
+    out = tmp_path / "h.jsonl"
+    status = hyper_main(["--dataset=toy", f"--data_path={data}", f"--params_file={tmp_path / 'params.test'}",
+                         f"--output_file={out}", f"--log_dir={tmp_path / 'plain.txt' / 'log'}",
+                         "--show_progress=False", "--epochs=1", "--num_threads=1"])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["status"] for row in rows] == ["failed", "failed"]
+    assert all("log_dir" in row["error"] and "Not a directory" in row["error"] for row in rows)
+    assert status == 1 and "all 2 trials failed; the errors are in" in capsys.readouterr().err  # both ran
