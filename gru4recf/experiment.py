@@ -59,12 +59,12 @@ def schema() -> Schema:
     for name, spec in models().items():
         taken = sorted(global_keys & set(spec.settings.keys()))
         if taken:
-            raise ConfigError(f"model '{name}' declares {', '.join(taken)}, which {'is a' if len(taken) == 1 else 'are'} "
-                              "global configuration key(s); rename the model's setting")
+            raise ConfigError(f"model '{name}' declares {', '.join(taken)}, which is a global configuration key: "
+                              "rename the model's setting")
         foreign = sorted(set(spec.defaults) - global_keys)
         if foreign:
-            raise ConfigError(f"model '{name}' has defaults for {', '.join(foreign)}, which {'is' if len(foreign) == 1 else 'are'} "
-                              "not a global configuration key: declare the model's own keys in its settings class")
+            raise ConfigError(f"model '{name}' has defaults for {', '.join(foreign)}, which is not a global "
+                              "configuration key: declare the model's own keys in its settings class")
     found = models()
     return Schema(GLOBAL_SETTINGS, {name: spec.settings for name, spec in found.items()}, (_check_model,),
                   {name: dict(spec.defaults) for name, spec in found.items() if spec.defaults})
@@ -152,24 +152,32 @@ def make_batches(config: Config, data: LoadedData, mode: Optional[TrainMode],
     shard = {"rank": distributed.rank, "world_size": distributed.world_size}
     evaluation = lambda part: HistoryBatches(dataset.items, splits[part], config.MAX_ITEM_LIST_LENGTH,
                                              config.eval_batch_size, users=users(part), **shard)
-    train, batch_size = None, training.train_batch_size
+    train, training_line = None, ""
     if mode is not None:
-        counts = np.bincount(dataset.items[splits["train"].targets], minlength=dataset.n_items)  # training popularity
-        sampler, num_negatives, negatives = None, 0, training.train_neg_sample_args
-        if negatives is not None:
-            sampler = NegativeSampler(dataset.n_items, negatives["distribution"], counts, negatives["alpha"])
-            num_negatives = negatives["sample_num"]
-            batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
-        softmax = training.sampled_softmax
-        candidates = None if softmax is None else CandidateSampler(counts, softmax["num_samples"], softmax["alpha"])
-        sampling = Sampling(batch_size, config.seed, sampler, num_negatives, candidates, **shard)
+        sampling = _sampling(config.seed, training, data, distributed)
         train = mode.batches(dataset.items, splits["train"], sampling, users("train"))
-    training_line = f"[Training]: train_batch_size = [{batch_size}], examples = [{len(splits['train'])}]  "
-    logger.info((training_line if mode is not None else "")
+        training_line = f"[Training]: train_batch_size = [{sampling.batch_size}], examples = [{len(splits['train'])}]  "
+    logger.info(training_line
                 + f"[Evaluation]: eval_batch_size = [{config.eval_batch_size}], valid = [{len(splits['valid'])}], "
                 f"test = [{len(splits['test'])}]"
                 + (f"  (batches split over {distributed.world_size} processes)" if distributed.active else ""))
     return Batches(train, evaluation("valid"), evaluation("test"))
+
+
+def _sampling(seed: int, training: TrainingSettings, data: LoadedData, distributed: DistributedContext) -> Sampling:
+    """How the run draws its training batches: negatives and sampled-softmax candidates from the
+    training targets' popularity, this process's share of each global batch."""
+    dataset, train = data.dataset, data.splits["train"]
+    counts = np.bincount(dataset.items[train.targets], minlength=dataset.n_items)  # training popularity
+    sampler, num_negatives, batch_size = None, 0, training.train_batch_size
+    negatives = training.train_neg_sample_args
+    if negatives is not None:
+        sampler = NegativeSampler(dataset.n_items, negatives["distribution"], counts, negatives["alpha"])
+        num_negatives = negatives["sample_num"]
+        batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
+    softmax = training.sampled_softmax
+    candidates = None if softmax is None else CandidateSampler(counts, softmax["num_samples"], softmax["alpha"])
+    return Sampling(batch_size, seed, sampler, num_negatives, candidates, distributed.rank, distributed.world_size)
 
 
 def run_mode(config: Config) -> Optional[TrainMode]:
@@ -296,8 +304,8 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     writes = saved and distributed.is_main
     with ExitStack() as held:
         if writes:  # one process at a time on a run's resumable checkpoint (a second --resume of it)
-            last = resumed.path if resumed is not None else last_checkpoint_path(Path(config.checkpoint_dir) / f"{run_id}.pth")
-            held.enter_context(exclusive(last, "resumable checkpoint"))
+            own = last_checkpoint_path(Path(config.checkpoint_dir) / f"{run_id}.pth")
+            held.enter_context(exclusive(resumed.path if resumed is not None else own, "resumable checkpoint"))
         checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed, run_id) if writes else None
         results = None
         if writes:

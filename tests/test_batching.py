@@ -267,3 +267,21 @@ def test_too_few_items_for_negative_sampling_is_an_error(n_items):
 def test_popularity_with_fewer_than_two_trained_items_is_an_error():
     with pytest.raises(DatasetError, match="at least two items with training interactions"):
         NegativeSampler(4, "popularity", np.array([9, 0, 5, 0]))  # the padding count does not help
+
+
+def test_batches_carry_each_example_s_user_when_the_model_needs_them():
+    from gru4recf.data.batching import HistoryBatches
+    from gru4recf.data.split import leave_one_out
+    from gru4recf.experiment import example_users
+
+    offsets = np.array([0, 4, 9, 13], dtype=np.int64)  # users 0, 1, 2 (ids as in SequenceDataset's offsets)
+    items = np.arange(1, 14, dtype=np.int64)
+    train = leave_one_out(offsets)["train"]
+    users = example_users(offsets, train)
+    expected = np.repeat([0, 1, 2], [1, 2, 1])  # 3, 4, 3 targets per user, two held out each
+    assert users.tolist() == expected.tolist()
+    batches = list(HistoryBatches(items, train, 3, batch_size=2, shuffle=True, seed=1, users=users))
+    for batch in batches:
+        owners = np.searchsorted(offsets, batch.targets.numpy() - 1, side="right") - 1  # target item id - 1 = position
+        assert batch.users.tolist() == owners.tolist()
+    assert sum(len(b) for b in batches) == len(train)

@@ -134,7 +134,8 @@ def check_known(layer: Mapping, source: str, known: Sequence[str]) -> None:
     for key in layer:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else "; see the configuration reference (docs/models.md for model keys)"
+            hint = f"; did you mean '{close[0]}'?" if close else \
+                "; see docs/configuration.md (and docs/models.md for model keys)"
             raise ConfigError(f"unknown config key '{key}' (from {source}){hint}")
 
 
