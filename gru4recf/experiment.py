@@ -56,7 +56,8 @@ def schema() -> Schema:
     """Every key a configuration may hold: the global settings classes and every model's settings
     (a model key may not reuse a global key: one key, one meaning)."""
     global_keys = {key for settings in GLOBAL_SETTINGS for key in settings.keys()}
-    for name, spec in models().items():
+    found = models()
+    for name, spec in found.items():
         taken = sorted(global_keys & set(spec.settings.keys()))
         if taken:
             raise ConfigError(f"model '{name}' declares {', '.join(taken)}, which is a global configuration key: "
@@ -65,7 +66,6 @@ def schema() -> Schema:
         if foreign:
             raise ConfigError(f"model '{name}' has defaults for {', '.join(foreign)}, which is not a global "
                               "configuration key: declare the model's own keys in its settings class")
-    found = models()
     return Schema(GLOBAL_SETTINGS, {name: spec.settings for name, spec in found.items()}, (_check_model,),
                   {name: dict(spec.defaults) for name, spec in found.items() if spec.defaults})
 

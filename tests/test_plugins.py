@@ -203,3 +203,30 @@ def test_a_model_s_own_defaults_for_global_keys_sit_between_the_package_and_the_
     with pytest.raises(ConfigError, match="model 'Foreign' has defaults for hidden_size, which is not a global "
                                           "configuration key"):
         load_config("GRU4Rec")
+
+
+def test_a_broken_or_clashing_plugin_is_named_by_its_entry_point(tmp_path, monkeypatch):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "toy_broken.py").write_text("raise ImportError('needs a package that is not installed')\n")
+    (folder / "toy_clash.py").write_text(textwrap.dedent(MEAN_POOL).replace('ModelSpec("MeanPool"',
+                                                                            'ModelSpec("GRU4Rec"'))
+    info = folder / "toy_bad-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-bad\nVersion: 0.1\n", encoding="utf-8")
+    entry = info / "entry_points.txt"
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        entry.write_text("[gru4recf.models]\nBroken = toy_broken:MODEL\n", encoding="utf-8")
+        registry.refresh()
+        with pytest.raises(ConfigError, match=r"cannot load model plugin entry point 'Broken = toy_broken:MODEL' of "
+                                              r"distribution toy-bad: ImportError: needs a package"):
+            registry.models()
+        entry.write_text("[gru4recf.models]\nClash = toy_clash:MODEL\n", encoding="utf-8")
+        registry.refresh()
+        with pytest.raises(ConfigError, match=r"model name 'GRU4Rec' is declared twice: by module "
+                                              r"gru4recf.models.gru4rec and by entry point 'Clash"):
+            registry.models()
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
