@@ -49,6 +49,8 @@ from gru4recf.experiment import LoadedData, build_model_for, build_trainer, load
 from gru4recf.logs import close_logging, init_logging
 from gru4recf.training.optim import build_optimizer
 
+EXACT = str(Path(__file__).resolve().parents[1] / "configs" / "recbole_exact.yaml")  # RecBole's procedure
+
 
 def recbole_side(data_path: str, seed: int, decimals: int) -> tuple:
     """RecBole's dataset, its three data loaders, a fresh GRU4RecF and a trainer, as `run_recbole` builds them."""
@@ -267,12 +269,12 @@ def compare(data_path: str, folder: Path, args: argparse.Namespace) -> None:
     """Every check of the module docstring, in `folder` (RecBole writes into the working folder)."""
     decimals = 8
     rb_dataset, loaders, rb_model, trainer = recbole_side(data_path, args.seed, decimals)
-    config = load_config("GRU4RecF", "ml-100k", config_dict={"data_path": data_path, "seed": args.seed})
+    config = load_config("GRU4RecF", "ml-100k", [EXACT], config_dict={"data_path": data_path, "seed": args.seed})
     max_len = config.MAX_ITEM_LIST_LENGTH
     exact_data = load_data(config)
     exact = count_differences(rb_dataset, loaders, exact_data.dataset, exact_data.splits, max_len)
     print(f"examples that differ with exact timestamps (ours) vs RecBole's normalised float32 ones: {exact}")
-    config = load_config("GRU4RecF", "ml-100k", config_dict={
+    config = load_config("GRU4RecF", "ml-100k", [EXACT], config_dict={
         "data_path": with_recbole_times(data_path, folder / "data"), "seed": args.seed})
     data = load_data(config)
     ours, splits = data.dataset, data.splits

@@ -363,3 +363,17 @@ def test_a_config_file_that_is_not_yaml_is_one_line_naming_file_line_and_column(
     message = str(caught.value)
     assert "\n" not in message
     assert re.fullmatch(rf"config file {re.escape(path)} is not valid YAML: line 3, column \d+: .+", message), message
+
+
+def test_recbole_exact_config_is_recbole_s_procedure_and_today_s_defaults():
+    """RecBole 1.2.1's overall.yaml, GRU4RecF.yaml and sequential evaluation settings, by hand."""
+    exact = load_config(config_file_list=[str(Path(__file__).resolve().parents[1] / "configs" / "recbole_exact.yaml")])
+    recbole = {"train_mode": "augment", "learner": "adam", "learning_rate": 0.001, "weight_decay": 0.0,
+               "train_batch_size": 2048, "epochs": 300, "eval_step": 1, "stopping_step": 10,
+               "MAX_ITEM_LIST_LENGTH": 50, "embedding_size": 64, "hidden_size": 128, "num_layers": 1,
+               "dropout_prob": 0.3, "selected_features": ["class"], "pooling_mode": "sum", "loss_type": "CE",
+               "metrics": ["Recall", "MRR", "NDCG", "Hit", "Precision"], "topk": [10], "valid_metric": "MRR@10"}
+    assert {key: exact[key] for key in recbole} == recbole
+    assert exact.eval_args["split"] == {"LS": "valid_and_test"} and exact.eval_args["order"] == "TO"
+    defaults = load_config("GRU4RecF", "ml-100k")
+    assert {key: defaults[key] for key in recbole} == recbole  # until the fast default lands (#17)
