@@ -7,7 +7,7 @@ from them, so a key is described in exactly one place: the field that declares i
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Tuple
+from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from .checks import Check, allowed
 
@@ -95,7 +95,7 @@ class Settings:
         return {key: getattr(self, name) for key, (name, _) in self.keys().items()}
 
 
-def reference_table(settings: type, defaults: Mapping[str, str] = None) -> str:
+def reference_table(settings: type, defaults: Optional[Mapping[str, str]] = None) -> str:
     """The Markdown table of a settings class: key, default, allowed values, meaning. `defaults`
     replaces the printed default of some keys (e.g. one read from the environment)."""
     defaults = defaults or {}
