@@ -33,8 +33,11 @@ def exclusive(path: Union[str, Path], what: str) -> Iterator[None]:
         yield
         return
     where = lock_path(path)
-    where.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(where, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(where, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise OutputError(f"{what} {path}: cannot create its lock file {where}: {error.strerror or error}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -172,3 +172,15 @@ def test_a_trial_whose_log_cannot_be_written_is_a_failed_row_and_the_search_goes
     assert [row["status"] for row in rows] == ["failed", "failed"]
     assert all("log_dir" in row["error"] and "Not a directory" in row["error"] for row in rows)
     assert status == 1 and "all 2 trials failed; the errors are in" in capsys.readouterr().err  # both ran
+
+
+def test_resuming_a_checkpoint_in_a_read_only_folder_is_one_line(data, tmp_path, tmpfs, capsys):
+    assert main(run_args(data, tmp_path, epochs=1)) == 0
+    (last,) = (tmp_path / "saved").glob("*.last.pth")
+    frozen = tmpfs("2m")
+    copy = frozen / last.name
+    copy.write_bytes(last.read_bytes())
+    subprocess.run(["mount", "-o", "remount,ro", str(frozen)], check=True)
+    capsys.readouterr()
+    assert main(run_args(data, tmp_path, epochs=2) + [f"--resume={copy}"]) == 2
+    assert f"resumable checkpoint {copy}: cannot create its lock file" in one_error(capsys)
