@@ -184,3 +184,23 @@ def test_resuming_a_checkpoint_in_a_read_only_folder_is_one_line(data, tmp_path,
     capsys.readouterr()
     assert main(run_args(data, tmp_path, epochs=2) + [f"--resume={copy}"]) == 2
     assert f"resumable checkpoint {copy}: cannot create its lock file" in one_error(capsys)
+
+
+def test_results_files_on_a_disk_that_fills_are_one_error_naming_the_file_and_keep_the_last_whole(tmp_path, tmpfs):
+    from gru4recf.errors import OutputError
+    from gru4recf.training.results import RunResults, read_epochs
+
+    disk = tmpfs("16k")
+    results = RunResults(disk / "run")
+    results.add_epoch({"epoch": 0, "train_loss": 1.0})
+    try:
+        while True:  # fill what is left, page by page
+            with open(disk / "filler", "ab") as handle:
+                handle.write(b"x" * 4096)
+    except OSError:
+        pass
+    with pytest.raises(OutputError, match=r"cannot write results file .*epochs.jsonl: No space left on device; "
+                                          r"what the run wrote before is unchanged"):
+        results.add_epoch({"epoch": 1, "train_loss": 0.5, "padding": "y" * 8000})
+    assert read_epochs(disk / "run") == [{"epoch": 0, "train_loss": 1.0}]
+    assert not list((disk / "run").glob(".*.tmp"))

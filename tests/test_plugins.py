@@ -230,3 +230,24 @@ def test_a_broken_or_clashing_plugin_is_named_by_its_entry_point(tmp_path, monke
     finally:
         monkeypatch.undo()
         registry.refresh()
+
+
+def test_an_entry_point_or_registration_that_is_not_a_model_spec_is_named(tmp_path, monkeypatch):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "toy_not_spec.py").write_text("MODEL = 'GRU4Rec-like'\n")
+    info = folder / "toy_ns-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-ns\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[gru4recf.models]\nOdd = toy_not_spec:MODEL\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        registry.refresh()
+        with pytest.raises(ConfigError, match=r"entry point 'Odd = toy_not_spec:MODEL' of distribution toy-ns does "
+                                              r"not name a gru4recf ModelSpec \(found str\)"):
+            registry.models()
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
+    with pytest.raises(ConfigError, match="register_model takes a ModelSpec, found dict"):
+        register_model({"name": "X"})
