@@ -90,18 +90,25 @@ def _fsync_directory(folder: Path) -> None:
             os.close(dir_fd)
 
 
-PROBE_NAME = ".gru4recf-write-check"
+PROBE_PREFIX = ".gru4recf-write-check."
 
 
 def check_writable(folder: PathLike, setting: str) -> Path:
     """Creates `folder` if needed and writes (then removes) a small file in it, so that a folder
     the run could not write is a one-line OutputError naming `setting` and the path before any
-    work starts, not an error after hours of training."""
+    work starts, not an error after hours of training. The probe file has a name of its own, so
+    that processes checking the same folder at once (a search's workers) do not remove each
+    other's."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / PROBE_NAME, b"ok\n")
-        os.unlink(folder / PROBE_NAME)
+        handle, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
+        try:
+            os.write(handle, b"ok\n")
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+            os.unlink(probe)
     except OSError as error:
         raise OutputError(f"{setting} {folder} cannot be written: {error.strerror or error}") from None
     return folder

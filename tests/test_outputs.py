@@ -204,3 +204,15 @@ def test_results_files_on_a_disk_that_fills_are_one_error_naming_the_file_and_ke
         results.add_epoch({"epoch": 1, "train_loss": 0.5, "padding": "y" * 8000})
     assert read_epochs(disk / "run") == [{"epoch": 0, "train_loss": 1.0}]
     assert not list((disk / "run").glob(".*.tmp"))
+
+
+def test_processes_checking_one_folder_at_once_do_not_fail_each_other(tmp_path):
+    """A search's workers check the shared log folder at the same moment: one's probe file must not
+    be removed under another (this failed a CI run as 'No such file or directory')."""
+    script = ("import sys\nfrom gru4recf.atomic_write import check_writable\n"
+              "for _ in range(300):\n    check_writable(sys.argv[1], 'log_dir')\n")
+    folder = tmp_path / "shared"
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(folder)], stderr=subprocess.PIPE)
+               for _ in range(4)]
+    failures = [w.stderr.read().decode() for w in workers if w.wait() != 0]
+    assert failures == [] and list(folder.iterdir()) == []
