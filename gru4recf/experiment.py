@@ -203,7 +203,7 @@ class Run:
 
 def build_model_for(config: Config, dataset: SequenceDataset) -> nn.Module:
     """The configured model over `dataset`'s catalogue, freshly initialised (or unfitted)."""
-    catalogue = Catalogue(dataset.n_items, dataset.item_features, dataset.n_users)
+    catalogue = Catalogue(dataset.n_items, dataset.item_features, dataset.n_users, config.MAX_ITEM_LIST_LENGTH)
     return model_spec(config.model).build(config.model_settings, catalogue)
 
 

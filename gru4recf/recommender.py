@@ -130,7 +130,8 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
         settings = spec.parse(stored)
         max_history = DataSettings.parse(stored).max_history
         with torch.random.fork_rng(devices=[]):  # building initialises weights: keep the caller's RNG as it was
-            model = spec.build(settings, Catalogue(len(item_tokens), checkpoint.feature_fields()))
+            model = spec.build(settings, Catalogue(len(item_tokens), checkpoint.feature_fields(),
+                                                   max_history=max_history))
     except ConfigError as error:
         raise CheckpointError(f"checkpoint {path} (written by gru4recf {writer}) cannot be used: {error}") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as error:

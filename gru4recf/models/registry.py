@@ -80,6 +80,8 @@ def model_spec(name: str) -> ModelSpec:
 def build_model(name: str, values: Mapping, n_items: int, item_features: Sequence[FeatureField] = (),
                 n_users: int = 0) -> nn.Module:
     """Model `name` with its settings parsed from `values` (keys of other models are ignored,
-    absent ones take the model's defaults), over a catalogue of `n_items` item ids."""
+    absent ones take the model's defaults), over a catalogue of `n_items` item ids and histories of
+    at most `values['MAX_ITEM_LIST_LENGTH']` items (default 50)."""
     spec = model_spec(name)
-    return spec.build(spec.parse(dict(values)), Catalogue(n_items, list(item_features), n_users))
+    return spec.build(spec.parse(dict(values)), Catalogue(n_items, list(item_features), n_users,
+                                                          int(values.get("MAX_ITEM_LIST_LENGTH", 50))))

@@ -18,11 +18,13 @@ TRAIN_MODES = ("augment", "sequence")
 @dataclass(frozen=True)
 class Catalogue:
     """What building a model needs to know of the data: the item ids 0..n_items-1 (0 = padding),
-    the selected item feature tables, and the user ids 0..n_users-1 (0 = padding)."""
+    the selected item feature tables, the user ids 0..n_users-1 (0 = padding), and the longest
+    history it will read (MAX_ITEM_LIST_LENGTH: the size of a position table)."""
 
     n_items: int
     item_features: Sequence[FeatureField] = ()
     n_users: int = 0
+    max_history: int = 50
 
 
 class ModelSettings(Settings):
