@@ -56,8 +56,9 @@ def padding_mask(items: torch.Tensor) -> torch.Tensor:
 def init_transformer_weights(module: nn.Module, initializer_range: float) -> None:
     """RecBole's `_init_weights` of its transformer models, for `model.apply`: Linear and Embedding
     weights normal(0, initializer_range) (the padding row too), Linear biases zero, LayerNorm
-    weights one and biases zero."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
+    weights one and biases zero. An EmbeddingBag (ItemFeatureEncoder's token_seq table, an
+    nn.Embedding in RecBole) is an embedding here too."""
+    if isinstance(module, (nn.Linear, nn.Embedding, nn.EmbeddingBag)):
         module.weight.data.normal_(mean=0.0, std=initializer_range)
     elif isinstance(module, nn.LayerNorm):
         module.bias.data.zero_()
