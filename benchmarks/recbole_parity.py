@@ -1,14 +1,21 @@
 """Faithfulness to RecBole 1.2.1, checked against RecBole itself: data, model, training steps, metrics.
 
+`--model=NAME` (default GRU4RecF) compares one model. To add a model, write nothing here: give it
+RecBole's parameter names and the defaults fit (weights copied by name), or add an adapter module
+`benchmarks/parity/<name lower>.py` with what differs (RecBole's feature columns to load, how its
+weights map onto ours, how a RecBole batch becomes ours); see benchmarks/parity/__init__.py. Our
+settings of the model are taken from RecBole's own configuration of it.
+
 RecBole is not a dependency of gru4recf; run this in a separate environment that has both
 (RecBole 1.2.1 needs numpy<2 and pandas<2.2; torch 2.13 needs setuptools>=77, which RecBole
 1.2.1 imports without trouble, so no setuptools pin):
 
     python -m venv /tmp/rbvenv && /tmp/rbvenv/bin/pip install torch==2.13.0 recbole==1.2.1 \
         "numpy<2" "pandas==2.0.3"
-    PYTHONPATH=. /tmp/rbvenv/bin/python benchmarks/recbole_parity.py --data_path=../shared/datasets
+    PYTHONPATH=. /tmp/rbvenv/bin/python benchmarks/recbole_parity.py --data_path=../shared/datasets [--model=SASRec]
 
-Both libraries load ml-100k with GRU4RecF's defaults. The script then checks, and prints:
+Both libraries load ml-100k with the model's RecBole defaults (`--loss_type=BPR` for BPR with one
+uniform negative). The script then checks, and prints:
 1. data: the same statistics, item features, and the same training, validation and test examples
    (user, target, history) in RecBole's augmented form, compared by token, not by id. RecBole
    orders each user's items by the timestamp after `normalize_all` has mapped it to [0, 1] and
@@ -16,7 +23,7 @@ Both libraries load ml-100k with GRU4RecF's defaults. The script then checks, an
    interactions a second apart tie and keep their file order. gru4recf orders by the exact
    timestamps; the script counts the examples this changes, then loads our side from a copy of
    the data whose timestamps are RecBole's rounded ones, and all later checks use that copy;
-2. model: RecBole's freshly initialised GRU4RecF weights copied into ours (ids translated) give
+2. model: RecBole's freshly initialised weights copied into ours (ids translated) give
    the same loss on RecBole's first training batch;
 3. training: `--steps` Adam steps on RecBole's batches, side by side (dropout off in both, as it
    draws random numbers), keep the two losses equal;
@@ -40,38 +47,44 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from parity import adapter
 
-from gru4recf.data.batching import Batch, HistoryBatches, histories
+from gru4recf.data.batching import HistoryBatches, histories
 from gru4recf.evaluation.evaluator import Evaluator
 from gru4recf.evaluation.settings import EvaluationSettings
 from gru4recf.experiment import LoadedData, build_model_for, build_trainer, load_config, load_data, make_batches, \
     run_mode
 from gru4recf.logs import close_logging, init_logging
+from gru4recf.models.registry import model_spec
 from gru4recf.training.optim import build_optimizer
 
 EXACT = str(Path(__file__).resolve().parents[1] / "configs" / "recbole_exact.yaml")  # RecBole's procedure
 
 
-def recbole_side(data_path: str, seed: int, decimals: int) -> tuple:
-    """RecBole's dataset, its three data loaders, a fresh GRU4RecF and a trainer, as `run_recbole` builds them."""
+def recbole_side(model: str, data_path: str, seed: int, decimals: int, extra: dict) -> tuple:
+    """RecBole's config, dataset, its three data loaders, a fresh `model` and a trainer, as
+    `run_recbole` builds them."""
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
-    from recbole.model.sequential_recommender import GRU4RecF
     from recbole.trainer import Trainer
     from recbole.data.transform import construct_transform
-    from recbole.utils import get_flops, init_seed
+    from recbole.utils import get_flops, get_model, init_seed
     torch.autograd.set_detect_anomaly(False)  # RecBole's sine.py turns it on globally at import
-    config = Config(model="GRU4RecF", dataset="ml-100k", config_dict={
+    config = Config(model=model, dataset="ml-100k", config_dict={
         "data_path": data_path, "seed": seed, "train_neg_sample_args": None, "show_progress": False,
-        "metric_decimal_place": decimals,
-        "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "class"]}})
+        "metric_decimal_place": decimals, **extra})
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train, valid, test = data_preparation(config, dataset)
     init_seed(config["seed"], config["reproducibility"])
-    model = GRU4RecF(config, train._dataset)
-    get_flops(model, dataset, config["device"], logging.getLogger(), construct_transform(config))  # draws, as in run_recbole
-    return dataset, (train, valid, test), model, Trainer(config, model)
+    rb_model = get_model(model)(config, train._dataset)
+    get_flops(rb_model, dataset, config["device"], logging.getLogger(), construct_transform(config))  # draws, as in run_recbole
+    return config, dataset, (train, valid, test), rb_model, Trainer(config, rb_model)
+
+
+def our_settings(model: str, rb_config) -> dict:
+    """RecBole's values of our model's keys, so both sides build the same model."""
+    return {key: rb_config[key] for key in model_spec(model).settings.keys() if key in rb_config}
 
 
 def id_map(their_tokens, our_tokens) -> np.ndarray:
@@ -143,55 +156,41 @@ def count_differences(rb_dataset, loaders, ours, splits, max_len: int) -> str:
     return ", ".join(counts)
 
 
-def check_data(rb_dataset, loaders, ours, splits, max_len: int) -> tuple:
-    """Prints the data comparison; returns the item id map and our class-token map."""
+def check_data(rb_dataset, loaders, ours, splits, max_len: int) -> dict:
+    """Prints the data comparison; returns RecBole -> our id maps of items, users and token features."""
     items, users = token_maps(rb_dataset, ours)
     same_ids = np.array_equal(items, np.arange(len(items))) and np.array_equal(users, np.arange(len(users)))
     print(f"item and user ids: {'the same as RecBole' if same_ids else 'differ from RecBole (translated)'}")
     examples = sum(len(part) for part in splits.values())  # RecBole's inter_num counts its augmented rows
     print(f"statistics  users {rb_dataset.user_num} / {ours.n_users}, items {rb_dataset.item_num} / {ours.n_items}, "
           f"examples {rb_dataset.inter_num} / {examples}  (RecBole / ours)")
-    field = ours.item_features[0]
-    classes = id_map(rb_dataset.field2id_token["class"], field.vocab)
-    theirs = classes[rb_dataset.get_item_feature()["class"].numpy()]  # rows in RecBole item order
-    width = max(theirs.shape[1], field.values.shape[1])
-    pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])))
-    same = np.array_equal(feature_sets(pad(theirs)), feature_sets(pad(field.values[items])))
-    print(f"item 'class' tokens, every item: {'identical' if same else 'DIFFERENT'}")
+    maps = {"item": items, "user": users}
+    for field in ours.item_features:
+        if field.kind not in ("token", "token_seq"):
+            continue
+        maps[field.name] = tokens = id_map(rb_dataset.field2id_token[field.name], field.vocab)
+        theirs = tokens[rb_dataset.get_item_feature()[field.name].numpy()]  # rows in RecBole item order
+        theirs, values = theirs.reshape(len(theirs), -1), field.values.reshape(len(field.values), -1)
+        width = max(theirs.shape[1], values.shape[1])
+        pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])))
+        same = np.array_equal(feature_sets(pad(theirs)), feature_sets(pad(values[items])))
+        print(f"item '{field.name}' tokens, every item: {'identical' if same else 'DIFFERENT'}")
     for name, a, b in split_rows(rb_dataset, loaders, ours, splits, max_len):
         verdict = "identical" if a.shape == b.shape and np.array_equal(a, b) else "DIFFERENT"
         print(f"{name:5s} examples (user, target, history): {len(a)} / {len(b)}  {verdict}")
-    return items, classes
+    return maps
 
 
-def copy_weights(rb_model, net, items: np.ndarray, classes: np.ndarray) -> None:
-    """RecBole's GRU4RecF weights into ours, rows moved to our item and class ids."""
-    with torch.no_grad():
-        net.item_embedding.weight[torch.from_numpy(items)] = rb_model.item_embedding.weight
-        table = rb_model.feature_embed_layer.token_seq_embedding_table["item"][0].weight
-        net.features.encoders[0].weight[torch.from_numpy(classes)] = table
-        for ours, theirs in (("item", rb_model.item_gru_layers), ("feature", rb_model.feature_gru_layers)):
-            net.grus[ours].load_state_dict(theirs.state_dict())
-        for block, name in zip(rb_model.dense_layer.weight.split(net.grus["item"].hidden_size, dim=1), ("item", "feature")):
-            net.heads[name].weight.copy_(block)
-        net.bias.copy_(rb_model.dense_layer.bias)
-
-
-def our_loss(net, inter, items: torch.Tensor) -> torch.Tensor:
-    """Our model's CE loss on a RecBole batch (ids translated by `items`)."""
-    return net.loss(Batch(items[inter["item_id_list"]], inter["item_length"], items[inter["item_id"]]))
-
-
-def check_training(rb_model, net, train_loader, items: np.ndarray, steps: int, learning_rate: float) -> None:
+def check_training(rb_model, net, train_loader, to_batch, steps: int, learning_rate: float) -> None:
     """Side-by-side Adam steps on RecBole's batches; prints the largest loss difference."""
     rb_model.eval()  # no dropout in either: its random draws cannot be shared
     net.eval()
     ours_opt = build_optimizer(net.parameters(), "adam", learning_rate, 0.0)
     theirs_opt = torch.optim.Adam(rb_model.parameters(), lr=learning_rate)
-    index, worst, first = torch.from_numpy(items), 0.0, None
+    worst, first = 0.0, None
     for _, inter in zip(range(steps), train_loader):
         losses = []
-        for optimiser, loss_of in ((theirs_opt, rb_model.calculate_loss), (ours_opt, lambda i: our_loss(net, i, index))):
+        for optimiser, loss_of in ((theirs_opt, rb_model.calculate_loss), (ours_opt, lambda i: net.loss(to_batch(i)))):
             optimiser.zero_grad()
             loss = loss_of(inter)
             loss.backward()
@@ -199,7 +198,7 @@ def check_training(rb_model, net, train_loader, items: np.ndarray, steps: int, l
             losses.append(loss.item())
         first = losses if first is None else first
         worst = max(worst, abs(losses[0] - losses[1]) / abs(losses[0]))
-    print(f"first-batch CE loss RecBole {first[0]:.6f}, ours {first[1]:.6f} (same initial weights)")
+    print(f"first-batch {net.loss_type} loss RecBole {first[0]:.6f}, ours {first[1]:.6f} (same initial weights)")
     print(f"{steps} Adam steps: last losses RecBole {losses[0]:.6f}, ours {losses[1]:.6f}; "
           f"largest relative difference over all steps {worst:.2e}")
 
@@ -215,11 +214,11 @@ def check_evaluation(trainer, loaders, net, ours, splits, max_len: int, decimals
 
 
 class RecBoleBatches:
-    """RecBole's training loader as our batches (ids translated). Its shuffling generator advances
-    by itself from epoch to epoch, so `set_epoch` has nothing to do."""
+    """RecBole's training loader as our batches (`to_batch` translates ids). Its shuffling generator
+    advances by itself from epoch to epoch, so `set_epoch` has nothing to do."""
 
-    def __init__(self, loader, items: np.ndarray) -> None:
-        self.loader, self.items = loader, torch.from_numpy(items)
+    def __init__(self, loader, to_batch) -> None:
+        self.loader, self.to_batch = loader, to_batch
 
     def set_epoch(self, epoch: int) -> None:
         pass
@@ -229,10 +228,10 @@ class RecBoleBatches:
 
     def __iter__(self):
         for inter in self.loader:
-            yield Batch(self.items[inter["item_id_list"]], inter["item_length"], self.items[inter["item_id"]])
+            yield self.to_batch(inter)
 
 
-def replay(config, net, loaders, data: LoadedData, items: np.ndarray) -> None:
+def replay(config, net, loaders, data: LoadedData, to_batch) -> None:
     """Our Trainer and Evaluator train `net` (holding RecBole's initial weights) to early stopping
     on RecBole's batches, while dropout draws from the global generator exactly where RecBole's
     run is; prints the results, which `run_recbole` with the same seed should match."""
@@ -241,7 +240,7 @@ def replay(config, net, loaders, data: LoadedData, items: np.ndarray) -> None:
     evaluator = Evaluator.from_settings(config.section(EvaluationSettings), device)  # early stopping compares these
     trainer = build_trainer(config, net, evaluator, run_mode(config), device)
     batches = make_batches(config, data, None)  # our validation and test batches; training's are RecBole's
-    _, best = trainer.fit(RecBoleBatches(loaders[0], items), batches.valid)
+    _, best = trainer.fit(RecBoleBatches(loaders[0], to_batch), batches.valid)
     test = evaluator.evaluate(net, batches.test)
     close_logging()
     print(f"replay: best epoch {trainer.best_epoch}, stopped after {trainer.next_epoch} epochs\n"
@@ -250,6 +249,9 @@ def replay(config, net, loaders, data: LoadedData, items: np.ndarray) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="GRU4RecF", help="a model both libraries have")
+    parser.add_argument("--loss_type", choices=("CE", "BPR"), default=None,
+                        help="the loss (default: RecBole's default of the model); BPR draws one uniform negative")
     parser.add_argument("--data_path", default="../shared/datasets")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--steps", type=int, default=48, help="side-by-side Adam steps (48 = one epoch)")
@@ -268,24 +270,35 @@ def main() -> None:
 def compare(data_path: str, folder: Path, args: argparse.Namespace) -> None:
     """Every check of the module docstring, in `folder` (RecBole writes into the working folder)."""
     decimals = 8
-    rb_dataset, loaders, rb_model, trainer = recbole_side(data_path, args.seed, decimals)
-    config = load_config("GRU4RecF", "ml-100k", [EXACT], config_dict={"data_path": data_path, "seed": args.seed})
+    model = adapter(args.model)
+    extra = dict(model.RECBOLE_CONFIG)
+    if args.loss_type is not None:
+        extra["loss_type"] = args.loss_type
+    if args.loss_type == "BPR":
+        extra["train_neg_sample_args"] = {"distribution": "uniform", "sample_num": 1}
+    rb_config, rb_dataset, loaders, rb_model, trainer = recbole_side(args.model, data_path, args.seed, decimals, extra)
+    settings = our_settings(args.model, rb_config)
+    if args.loss_type == "BPR":
+        settings["train_neg_sample_args"] = extra["train_neg_sample_args"]
+    config = load_config(args.model, "ml-100k", [EXACT], config_dict={"data_path": data_path, "seed": args.seed,
+                                                                       **settings})
     max_len = config.MAX_ITEM_LIST_LENGTH
     exact_data = load_data(config)
     exact = count_differences(rb_dataset, loaders, exact_data.dataset, exact_data.splits, max_len)
     print(f"examples that differ with exact timestamps (ours) vs RecBole's normalised float32 ones: {exact}")
-    config = load_config("GRU4RecF", "ml-100k", [EXACT], config_dict={
-        "data_path": with_recbole_times(data_path, folder / "data"), "seed": args.seed})
+    config = load_config(args.model, "ml-100k", [EXACT], config_dict={
+        "data_path": with_recbole_times(data_path, folder / "data"), "seed": args.seed, **settings})
     data = load_data(config)
     ours, splits = data.dataset, data.splits
     print("from here on, our side reads the data with RecBole's timestamps")
-    items, classes = check_data(rb_dataset, loaders, ours, splits, max_len)
+    maps = check_data(rb_dataset, loaders, ours, splits, max_len)
     with torch.random.fork_rng():  # our initialisation must not move the generator RecBole's run goes on with
         net = build_model_for(config, ours)
-    copy_weights(rb_model, net, items, classes)
+    model.copy_weights(rb_model, net, maps)
+    to_batch = lambda inter: model.to_batch(inter, maps)
     if args.replay:
-        return replay(config, net, loaders, data, items)
-    check_training(rb_model, net, loaders[0], items, args.steps, config.learning_rate)
+        return replay(config, net, loaders, data, to_batch)
+    check_training(rb_model, net, loaders[0], to_batch, args.steps, config.learning_rate)
     check_evaluation(trainer, loaders, net, ours, splits, max_len, decimals)
 
 
