@@ -1,6 +1,7 @@
 """Command line: a user error ends the run with exit status 2 and one 'gru4recf: error:' line on
 stderr that says what is wrong, never a traceback."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,14 +88,17 @@ def test_version_prints_the_package_version(capsys):
 def test_models_lists_every_model_and_shows_one_model_s_keys(capsys):
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["GRU4Rec", "GRU4RecF"]
-    assert "needs item features" in lines[1] and "RecSys 2016" in lines[1]
+    names = [line.split(":")[0] for line in lines]
+    assert names == sorted(names) and {"GRU4Rec", "GRU4RecF", "SASRec", "Caser"} <= set(names)
+    gru4recf = lines[names.index("GRU4RecF")]
+    assert "needs item features" in gru4recf and "RecSys 2016" in gru4recf
+    assert "needs user ids" in lines[names.index("Caser")]
     assert main(["models", "GRU4RecF"]) == 0
     out = capsys.readouterr().out
     assert "| `architecture` | `'parallel'` | parallel, weighted, concat, id, feature |" in out
     assert main(["models", "SASRecc"]) == 2
-    assert error_lines(capsys.readouterr().err) == ["gru4recf: error: unknown model 'SASRecc'; available: GRU4Rec, "
-                                                    "GRU4RecF"]
+    assert error_lines(capsys.readouterr().err) == [f"gru4recf: error: unknown model 'SASRecc'; available: "
+                                                    f"{', '.join(names)}"]
 
 
 def test_datasets_lists_what_can_be_downloaded(capsys):
@@ -107,3 +111,19 @@ def test_a_value_may_follow_its_key_on_the_command_line(capsys, tmp_path):
     # the same error as --learning_rate=-1: the value reached the config check
     assert main(["--learning_rate", "-1", f"--data_path={tmp_path}", f"--log_dir={tmp_path / 'log'}"]) == 2
     assert "config key 'learning_rate' has value -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("user_policy", [None, "ACTIVE"])
+def test_the_command_lines_make_idle_openmp_threads_sleep_unless_the_user_chose(user_policy):
+    """OpenMP reads OMP_WAIT_POLICY when torch loads it: both command lines must set it before torch
+    is imported (importing them loads no torch), and keep a policy the user set."""
+    script = ("import os, sys\nfrom gru4recf.cli import main\nfrom gru4recf.search.cli import main as hyper\n"
+              "before = 'torch' in sys.modules\nmain(['models'])\nfirst = os.environ['OMP_WAIT_POLICY']\n"
+              "del os.environ['OMP_WAIT_POLICY']\nhyper(['--params_file=/nonexistent'])\n"
+              "print(before, first, os.environ['OMP_WAIT_POLICY'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if user_policy:
+        env["OMP_WAIT_POLICY"] = user_policy
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    expected = user_policy or "PASSIVE"
+    assert done.stdout.split()[-3:] == ["False", expected, "PASSIVE"], done.stderr[-2000:]

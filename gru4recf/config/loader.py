@@ -168,8 +168,10 @@ def build_config(schema: Schema, model: Optional[str] = None, dataset: Optional[
             if key in values:
                 values[key], sources[key] = value, source
             else:
-                warnings.append(f"config key '{key}' (from {source}) is a setting of model "
-                                f"{' and '.join(others[key])}; model '{model}' does not use it, so it is ignored")
+                owners = others[key]
+                named = f" {owners[0]}" if len(owners) == 1 else f"s {', '.join(owners[:-1])} and {owners[-1]}"
+                warnings.append(f"config key '{key}' (from {source}) is a setting of model{named}; "
+                                f"model '{model}' does not use it, so it is ignored")
     for settings in schema.sections:
         values.update(settings.validate(values))
     try:
