@@ -248,6 +248,42 @@ def summary_table(rows: List[dict]) -> str:
     return format_table(table, header=True)
 
 
+def recipe_label(recipe: str, env: List[str]) -> str:
+    keys = [f"{k}={v}" for k, v in RECIPES[recipe].items() if SEQUENCE.get(k) != v]
+    return f"`{recipe}` ({' '.join(keys + list(env))})"
+
+
+def markdown_summary(runs: List[dict]) -> str:
+    """Means over seeds per (recipe, threads, neighbour, environment), as docs/results.md shows them;
+    rows in the order the file first has them."""
+    lines = ["| recipe | threads | neighbour | seeds | epochs | valid MRR@10 | test MRR@10 | test NDCG@10 "
+             "| test Recall@10 | wall s (median) | CPU s (median) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = {key: index for index, key in reversed(list(enumerate(group_key(run) for run in runs)))}
+    for row in sorted(summaries(runs), key=lambda row: order[(row["recipe"], row["threads"], row["neighbour"],
+                                                              tuple(row["env"]))]):
+        lines.append(f"| {recipe_label(row['recipe'], row['env'])} | {row['threads']} "
+                     f"| {'yes' if row['neighbour'] else 'no'} | {','.join(map(str, row['seeds']))} "
+                     f"| {row['epochs_mean']:.1f} | {fmt(row['valid_mrr@10_mean'], 5)} "
+                     f"| {fmt(row['test_mrr@10_mean'])} | {fmt(row['test_ndcg@10_mean'])} "
+                     f"| {fmt(row['test_recall@10_mean'])} | {row['wall_seconds_median']:.0f} "
+                     f"| {row['cpu_seconds_median']:.0f} |")
+    return "\n".join(lines)
+
+
+def markdown_runs(runs: List[dict]) -> str:
+    """One row per run, with the CPU seconds other processes took meanwhile (a large figure means the
+    run was measured beside other work) and killed runs marked."""
+    lines = ["| recipe | seed | threads | neighbour | epochs | test NDCG@10 | wall s | CPU s | others' CPU s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        wall = f"{run['wall_seconds']:.0f}" + ("" if run["returncode"] == 0 else f" (killed: {run['returncode']})")
+        lines.append(f"| {recipe_label(run['recipe'], run['env'])} | {run['seed']} | {run['threads']} "
+                     f"| {'yes' if run['neighbour'] else 'no'} | {run['epochs_run']} "
+                     f"| {fmt(run['test_ndcg@10']) if run['returncode'] == 0 else '-'} | {wall} "
+                     f"| {run['cpu_seconds']:.0f} | {run['others_cpu_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
@@ -266,7 +302,15 @@ def main(argv=None) -> int:
     parser.add_argument("--what_if_patience", type=int, metavar="P",
                         help="run nothing: print the runs in --json_out as stopping_step=P would have ended them "
                              "(read off their validation curves; test figures only where the best epoch is the same)")
+    parser.add_argument("--markdown", nargs="+", metavar="JSON",
+                        help="run nothing: print the runs of these JSON files as a Markdown table of docs/results.md "
+                             "(means over seeds; with --per_run one row per run)")
+    parser.add_argument("--per_run", action="store_true", help="with --markdown: one row per run")
     args, rest = parser.parse_known_args(argv)
+    if args.markdown:
+        runs = [run for path in args.markdown for run in json.loads(Path(path).read_text())["runs"]]
+        print(markdown_runs(runs) if args.per_run else markdown_summary(runs))
+        return 0
     if args.list:
         print(format_table([[name, " ".join(f"{k}={v}" for k, v in keys.items())] for name, keys in RECIPES.items()],
                            numeric=False))

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence
 
 from . import __version__
 from .errors import Gru4recfError
+from .openmp import prefer_passive_waiting
 
 PREFIX = "gru4recf: error:"
 
@@ -61,6 +62,7 @@ def build_recommend_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs one experiment (or `recommend`); user errors print one line and exit with status 2."""
+    prefer_passive_waiting()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["recommend"]:
         return recommend_main(argv[1:])

@@ -42,6 +42,14 @@ def capabilities(spec: ModelSpec) -> str:
     return text[0].upper() + text[1:]
 
 
+def recipe(spec: ModelSpec) -> str:
+    """The model's own defaults for global keys, as a sentence ('' when it has none)."""
+    if not spec.defaults:
+        return ""
+    keys = ", ".join(f"`{key}: {value}`" for key, value in spec.defaults.items())
+    return f"Its defaults for global keys (over those of [configuration.md](configuration.md)): {keys}."
+
+
 def models_page() -> str:
     """docs/models.md: every model of the registry, its capabilities and keys."""
     parts = [HEADER, "", "# Models", "",
@@ -49,8 +57,9 @@ def models_page() -> str:
              "the global keys are in [configuration.md](configuration.md). A key of another model in a shared "
              "config file is a warning naming that model; a key no model has is an error.", ""]
     for name, spec in sorted(models().items()):
-        parts += [f"## {name}", "", f"{spec.summary}.", "", f"{capabilities(spec)}.", "",
-                  reference_table(spec.settings), ""]
+        parts += [f"## {name}", "", f"{spec.summary}.", "", f"{capabilities(spec)}.", ""]
+        parts += [recipe(spec), ""] if spec.defaults else []
+        parts += [reference_table(spec.settings), ""]
     return "\n".join(parts)
 
 

@@ -2,7 +2,11 @@
 links to them, and its test command; every relative link in the README and docs/ leads somewhere, and
 the README stays a front door (at most 200 lines)."""
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from gru4recf.experiment import schema
 from gru4recf.reference import configuration_page, models_page
@@ -102,3 +106,15 @@ def test_every_relative_link_in_the_readme_and_docs_leads_to_a_file_and_heading(
 def test_readme_is_at_most_200_lines():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail into docs/"
+
+
+RECIPE_TABLES = [["benchmarks/results/recipe_candidates.json", "benchmarks/results/recipe_warmup_segments.json"],
+                 ["benchmarks/results/recipe_threads.json", "--per_run"]]
+
+
+@pytest.mark.parametrize("args", RECIPE_TABLES, ids=["candidates", "threads"])
+def test_the_recipe_tables_of_the_results_page_are_generated_from_the_benchmark_json(args):
+    """docs/results.md shows what `bench_recipe.py --markdown` makes of the committed measurements."""
+    table = subprocess.run([sys.executable, "benchmarks/bench_recipe.py", "--markdown", *args], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert table.count("\n") >= 4 and table in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")

@@ -53,6 +53,10 @@ class GRU4Rec(SequentialRecommender):
         return self.dense(outputs), state  # [B, L, E]
 
 
+# GRU4RecF's default recipe (the same GRU over item ids; docs/results.md#the-default-recipe).
+# configs/recbole_exact.yaml gives RecBole's augment procedure instead.
+FAST_RECIPE = {"train_mode": "sequence", "segment_length": 50, "learning_rate": 0.003, "stopping_step": 5}
+
 MODEL = ModelSpec("GRU4Rec", GRU4RecSettings, GRU4Rec,
                   "Hidasi et al., Session-based Recommendations with Recurrent Neural Networks (ICLR 2016)",
-                  train_modes=("augment", "sequence"))
+                  train_modes=("augment", "sequence"), defaults=FAST_RECIPE)

@@ -194,6 +194,11 @@ class GRU4RecF(SequentialRecommender):
                 self.heads[subnet].bias.zero_()
 
 
+# The default recipe: the fast sequence mode with the settings chosen on ml-100k's validation split
+# (three seeds, benchmarks/bench_recipe.py; docs/results.md#the-default-recipe).
+# configs/recbole_exact.yaml gives RecBole's augment procedure instead.
+FAST_RECIPE = {"train_mode": "sequence", "segment_length": 50, "learning_rate": 0.003, "stopping_step": 5}
+
 MODEL = ModelSpec("GRU4RecF", GRU4RecFSettings, GRU4RecF,
                   "Hidasi et al., Parallel Recurrent Neural Network Architectures for Feature-rich Session-based "
-                  "Recommendations (RecSys 2016)", train_modes=("augment", "sequence"))
+                  "Recommendations (RecSys 2016)", train_modes=("augment", "sequence"), defaults=FAST_RECIPE)

@@ -6,6 +6,7 @@ import sys
 from typing import NoReturn, Optional, Sequence
 
 from ..errors import ConfigError, DistributedError, Gru4recfError
+from ..openmp import prefer_passive_waiting
 
 _FLAGS = ("model", "dataset", "config_files", "params_file", "algo", "max_evals", "early_stop", "workers",
           "output_file", "best_config_file")
@@ -65,6 +66,7 @@ def _check_single_process() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs a search and prints its table; user errors print one line and exit with status 2."""
+    prefer_passive_waiting()  # its worker processes inherit it
     from ..config.loader import parse_cli_args
 
     output_file = None
