@@ -52,8 +52,8 @@ from parity import adapter
 from gru4recf.data.batching import HistoryBatches, histories
 from gru4recf.evaluation.evaluator import Evaluator
 from gru4recf.evaluation.settings import EvaluationSettings
-from gru4recf.experiment import LoadedData, build_model_for, build_trainer, load_config, load_data, make_batches, \
-    run_mode
+from gru4recf.experiment import LoadedData, build_model_for, build_trainer, example_users, load_config, load_data, \
+    make_batches, run_mode
 from gru4recf.logs import close_logging, init_logging
 from gru4recf.models.registry import model_spec
 from gru4recf.training.optim import build_optimizer
@@ -181,8 +181,9 @@ def check_data(rb_dataset, loaders, ours, splits, max_len: int) -> dict:
     return maps
 
 
-def check_training(rb_model, net, train_loader, to_batch, steps: int, learning_rate: float) -> None:
-    """Side-by-side Adam steps on RecBole's batches; prints the largest loss difference."""
+def check_training(rb_model, net, train_loader, our_loss, steps: int, learning_rate: float) -> None:
+    """Side-by-side Adam steps on RecBole's batches (`our_loss(inter)`: our loss of one); prints the
+    largest loss difference."""
     rb_model.eval()  # no dropout in either: its random draws cannot be shared
     net.eval()
     ours_opt = build_optimizer(net.parameters(), "adam", learning_rate, 0.0)
@@ -190,7 +191,7 @@ def check_training(rb_model, net, train_loader, to_batch, steps: int, learning_r
     worst, first = 0.0, None
     for _, inter in zip(range(steps), train_loader):
         losses = []
-        for optimiser, loss_of in ((theirs_opt, rb_model.calculate_loss), (ours_opt, lambda i: net.loss(to_batch(i)))):
+        for optimiser, loss_of in ((theirs_opt, rb_model.calculate_loss), (ours_opt, our_loss)):
             optimiser.zero_grad()
             loss = loss_of(inter)
             loss.backward()
@@ -208,7 +209,8 @@ def check_evaluation(trainer, loaders, net, ours, splits, max_len: int, decimals
     evaluator = Evaluator(["Recall", "MRR", "NDCG", "Hit", "Precision"], [10], decimals)
     for name, loader in zip(("valid", "test"), loaders[1:]):
         theirs = trainer.evaluate(loader, load_best_model=False)
-        mine = evaluator.evaluate(net, HistoryBatches(ours.items, splits[name], max_len, 4096))
+        users = example_users(ours.user_offsets, splits[name])  # read by models that need them (Caser)
+        mine = evaluator.evaluate(net, HistoryBatches(ours.items, splits[name], max_len, 4096, users=users))
         gap = max(abs(float(theirs[k]) - mine[k]) for k in mine)
         print(f"{name:5s} RecBole {dict(theirs)}\n      ours    {dict(mine)}  largest difference {gap:.1e}")
 
@@ -298,7 +300,8 @@ def compare(data_path: str, folder: Path, args: argparse.Namespace) -> None:
     to_batch = lambda inter: model.to_batch(inter, maps)
     if args.replay:
         return replay(config, net, loaders, data, to_batch)
-    check_training(rb_model, net, loaders[0], to_batch, args.steps, config.learning_rate)
+    check_training(rb_model, net, loaders[0], lambda inter: model.loss(net, inter, maps), args.steps,
+                   config.learning_rate)
     check_evaluation(trainer, loaders, net, ours, splits, max_len, decimals)
 
 

@@ -12,6 +12,9 @@ parameter names are RecBole's (a transformer built on gru4recf/models/transforme
   the script, naming it.
 - `to_batch(inter, maps)`: a RecBole training interaction as our `Batch` (ids translated).
   Default: RecBole's history, length and target (and its negative, with BPR).
+- `loss(net, inter, maps)`: our loss on a RecBole training interaction, for the first-batch and
+  Adam-step checks (a model whose loss draws random numbers, BERT4Rec's masks, is fed RecBole's
+  draws here). Default: `net.loss(to_batch(inter, maps))`.
 
 Our settings of the model are RecBole's own values (`recbole_parity.our_settings`), so an adapter
 never restates a model's defaults.
@@ -64,4 +67,5 @@ def adapter(model: str) -> SimpleNamespace:
     for name in vars(found):
         if module is not None and hasattr(module, name):
             setattr(found, name, getattr(module, name))
+    found.loss = getattr(module, "loss", None) or (lambda net, inter, maps: net.loss(found.to_batch(inter, maps)))
     return found
