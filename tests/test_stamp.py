@@ -3,6 +3,7 @@ train_mode 'sequence'."""
 import pytest
 import torch
 
+from gru4recf.data.batching import Batch
 from gru4recf.experiment import load_config
 from gru4recf.models.registry import model_spec
 from gru4recf.models.spec import Catalogue
@@ -61,6 +62,20 @@ def test_the_padding_rows_count_follows_max_item_list_length_not_the_batch_width
         assert torch.allclose(short.encode(history, lengths)[0], stamp_by_hand(short, [1, 2], 4), atol=1e-6)
         assert torch.allclose(long.encode(history, lengths)[0], stamp_by_hand(long, [1, 2], 9), atol=1e-6)
         assert not torch.allclose(short.encode(history, lengths), long.encode(history, lengths), atol=1e-4)
+
+
+def test_the_padding_row_is_trained_by_the_output_layer_only():
+    """As in RecBole, whose padding reaches the sums through an nn.Embedding with padding_idx 0."""
+    torch.manual_seed(0)
+    model = stamp(max_history=6)
+    trained_padding_row(model)
+    history, lengths, targets = torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2]), torch.tensor([4, 6])
+    model.loss(Batch(history, lengths, targets)).backward()
+    with torch.no_grad():
+        out = model.encode(history, lengths)  # [B, E]
+        chance = torch.softmax(out @ model.item_embedding.weight.t(), dim=-1)[:, 0]  # [B]
+        expected = (chance.unsqueeze(1) * out).mean(dim=0)  # d CE / d (padding row) through the scores alone
+    assert torch.allclose(model.item_embedding.weight.grad[0], expected, atol=1e-7)
 
 
 @pytest.mark.parametrize("chunk_length", [1, 3, 50])

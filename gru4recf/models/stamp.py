@@ -68,7 +68,9 @@ class STAMP(SequentialRecommender):
         """The representation after Q queries over K keys: `items` [b, K, E] the keys' embeddings,
         `seen` [b, Q, K] which keys each query's history holds, `last` [b, Q, E] its last click,
         `sums` [b, Q, E] the sum of its history's embeddings, `counts` [b, Q] its length -> [b, Q, E]."""
-        padding = self.item_embedding.weight[0]  # [E]
+        # [E]; as in RecBole, where padding reaches the sums through the lookup's padding_idx, these
+        # terms send no gradient to the padding row (only the output layer trains it)
+        padding = self.item_embedding.weight[0].detach()
         pads = (self.max_history - counts).clamp(min=0).unsqueeze(-1).to(items.dtype)  # [b, Q, 1]
         mean = (sums + pads * padding) / counts.unsqueeze(-1)  # [b, Q, E]: RecBole's m_s over the padded width
         query = self.w2(last) + self.w3(mean) + self.b_a  # [b, Q, E]
