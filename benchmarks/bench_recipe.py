@@ -24,10 +24,8 @@ them (a seed trains the same epochs whatever its patience), with the test figure
 best epoch stays the same.
 """
 import argparse
-import ast
 import json
 import os
-import re
 import resource
 import shutil
 import statistics
@@ -38,8 +36,11 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import yaml
+
 from bench_common import environment, format_table, write_json
 from gru4recf.config import parse_cli_args
+from gru4recf.training.results import CONFIG_FILE, RESULTS_FILE, read_epochs
 
 ROOT = Path(__file__).resolve().parent.parent
 SEQUENCE = {"train_mode": "sequence", "segment_length": 50}
@@ -59,11 +60,6 @@ RECIPES: Dict[str, dict] = {
 }
 METRICS = ("mrr@10", "ndcg@10", "recall@10")
 
-TRAINED = re.compile(r"^epoch (\d+) training \[time: ([\d.]+)s, train loss: (\S+)\]", re.M)
-VALIDATED = re.compile(r"^epoch (\d+) evaluating \[time: ([\d.]+)s, valid_score: ([\d.]+)\]\s*\nvalid result: (.*)$",
-                       re.M)
-FINISHED = re.compile(r"Finished training, best eval result in epoch (\d+)")
-RESULT = re.compile(r"^(best valid|test result): (\{.*\})$", re.M)
 
 
 def machine_cpu() -> Tuple[float, float]:
@@ -90,29 +86,30 @@ def load_1min() -> Optional[float]:
         return None
 
 
-def parse_output(text: str) -> dict:
-    """Epochs, the validation curve, best epoch and the final results from a run's console output."""
-    epochs = [{"epoch": int(e), "train_seconds": float(s), "train_loss": float(loss)}
-              for e, s, loss in TRAINED.findall(text)]
-    curve = {}
-    for epoch, seconds, score, result in VALIDATED.findall(text):
-        pairs = re.findall(r"(\S+) : (\S+)", result)
-        curve[int(epoch)] = dict({"seconds": float(seconds), "score": float(score)}, **{k: float(v) for k, v in pairs})
-    for row in epochs:
-        row.update({f"valid_{k}": v for k, v in curve.get(row["epoch"], {}).items()})
-    results = {name: ast.literal_eval(value) for name, value in RESULT.findall(text)}
-    finished = FINISHED.search(text)
-    if finished:
-        best_epoch = int(finished.group(1))
-    elif curve:  # epochs ran out: the trainer keeps the last of the best scores (score >= best)
-        top = max(row["score"] for row in curve.values())
-        best_epoch = max(epoch for epoch, row in curve.items() if row["score"] == top)
-    else:
-        best_epoch = None
-    valid, test = results.get("best valid", {}), results.get("test result", {})
-    return {"epochs_run": len(epochs), "best_epoch": best_epoch, "stopped_early": finished is not None,
+def read_run(results_dir: Path) -> dict:
+    """Epochs, the validation curve, best epoch and the final results from the run's results folder
+    (its epochs.jsonl and results.json); a killed run has its finished epochs only."""
+    folders = sorted(results_dir.glob("*/")) if results_dir.is_dir() else []
+    if not folders:
+        return {"epochs_run": 0, "best_epoch": None, "stopped_early": False, "epochs": [],
+                **{f"{split}_{k}": None for split in ("valid", "test") for k in METRICS}}
+    epochs = read_epochs(folders[0])
+    final = json.loads((folders[0] / RESULTS_FILE).read_text()) if (folders[0] / RESULTS_FILE).is_file() else {}
+    valid, test = final.get("best_valid_result", {}), final.get("test_result", {})
+    best_epoch = final.get("best_epoch", epochs[-1]["best_epoch"] if epochs else None)
+    settings = yaml.safe_load((folders[0] / CONFIG_FILE).read_text())
+    stopped = bool(final) and len(epochs) < settings["epochs"]
+    return {"epochs_run": len(epochs), "best_epoch": best_epoch, "stopped_early": stopped,
             **{f"valid_{k}": valid.get(k) for k in METRICS}, **{f"test_{k}": test.get(k) for k in METRICS},
-            "epochs": epochs}
+            "epochs": [epoch_row(row, settings["valid_metric"].lower()) for row in epochs]}
+
+
+def epoch_row(row: dict, valid_metric: str) -> dict:
+    """An epochs.jsonl row as this benchmark keeps it (valid_score: the early-stopping metric)."""
+    kept = {"epoch": row["epoch"], "train_seconds": row["train_seconds"], "train_loss": row["train_loss"]}
+    if valid_metric in row:
+        kept.update(valid_score=row[valid_metric], valid_seconds=round(row["seconds"] - row["train_seconds"], 3))
+    return dict(kept, **{f"valid_{k}": v for k, v in row.items() if "@" in k})
 
 
 def run_one(recipe: str, overrides: dict, seed: int, args, env: dict, log_path: Optional[Path]) -> dict:
@@ -142,6 +139,7 @@ def run_one(recipe: str, overrides: dict, seed: int, args, env: dict, log_path: 
         neighbour.kill()
         neighbour.wait()
         neighbour_cpu = children_cpu() - cpu_before - cpu
+    measured = read_run(work / "results")
     shutil.rmtree(work, ignore_errors=True)
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +151,7 @@ def run_one(recipe: str, overrides: dict, seed: int, args, env: dict, log_path: 
            "steal_seconds": round(steal_after - steal_before, 2),
            "load_1min_start": load_start, "load_1min_end": load_end, "settings": settings,
            "command": " ".join(command[:1] + [str(Path(command[1]).relative_to(ROOT))] + command[2:-3])}
-    row.update(parse_output(output))
+    row.update(measured)
     if returncode != 0:
         row["error_tail"] = output[-2000:]
     return row

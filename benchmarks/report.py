@@ -73,10 +73,18 @@ def run_measurement(name: str, args: argparse.Namespace, passthrough: List[str])
 
 
 _EPOCH = re.compile(r"epoch (\d+) (training|evaluating) \[time: ([0-9.]+)s")
-_TEST = re.compile(r"test result: (\{.*\})")
+_TEST = re.compile(r"test result: (.*)$", re.M)
+_PAIR = re.compile(r"(\S+@\d+) (\d+\.\d+)")
 _MODE = re.compile(r"^train_mode = '(\w+)'", re.M)
 _THREADS = re.compile(r"^num_threads = (\d+)", re.M)
 _BEST = re.compile(r"best eval result in epoch (\d+)")
+
+
+def _test_result(line: str) -> dict:
+    """A log's test result line: 'recall@10 0.2500  mrr@10 0.1250' (or a dict, in logs before 0.2.0)."""
+    if line.startswith("{"):
+        return ast.literal_eval(line)
+    return {name: float(value) for name, value in _PAIR.findall(line)}
 
 
 def figures_from_log(path: Path) -> tuple:
@@ -87,7 +95,7 @@ def figures_from_log(path: Path) -> tuple:
     mode = (_MODE.search(text) or [None, "augment"])[1]
     train = [float(s) for _, kind, s in _EPOCH.findall(text) if kind == "training"]
     evals = [float(s) for _, kind, s in _EPOCH.findall(text) if kind == "evaluating"]
-    test = ast.literal_eval(_TEST.findall(text)[-1])
+    test = _test_result(_TEST.findall(text)[-1])
     extra = {"threads": int(_THREADS.search(text)[1])} if _THREADS.search(text) else {}
     if _BEST.search(text):
         extra["best_epoch"] = int(_BEST.search(text)[1])

@@ -6,6 +6,7 @@ Several processes: `torchrun --nproc_per_node=2 run.py --model=GRU4RecF ...` (do
 Recommending: `python -m gru4recf recommend --checkpoint=saved/X.pth --items="1 50 172" --k=10`.
 What is there: `gru4recf models` (every model, or `gru4recf models GRU4RecF` for one model's keys),
 `gru4recf datasets` (the datasets that can be downloaded), `gru4recf --version`.
+Pictures: `gru4recf plot results/<run id>` (learning curves), `gru4recf plot hyper.jsonl` (a search).
 A user error prints one 'gru4recf: error: ...' line on stderr and exits with status 2.
 """
 import argparse
@@ -70,6 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return models_main(argv[1:])
     if argv[:1] == ["datasets"]:
         return datasets_main()
+    if argv[:1] == ["plot"]:
+        return plot_main(argv[1:])
     from .config import parse_cli_args
 
     args, rest = build_parser().parse_known_args(argv)
@@ -77,7 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cli_args = parse_cli_args(rest)
         from .quick_start import run_gru4recf
 
-        result = run_gru4recf(args.model, args.dataset, None,
+        run_gru4recf(args.model, args.dataset, None,
                               args.config_files.split() if args.config_files else None,
                               saved=args.saved, cli_args=cli_args, resume=args.resume)
     except Gru4recfError as error:
@@ -86,12 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("gru4recf: interrupted", file=sys.stderr)
         return 130
-    from .distributed import process_rank
-
-    if process_rank() == 0:  # under torchrun every process has the results; one prints them
-        print(f"best valid: {dict(result['best_valid_result'])}")
-        print(f"test result: {dict(result['test_result'])}")
-    return 0
+    return 0  # the run logged its results and where its files are
 
 
 def models_main(names: Sequence[str]) -> int:
@@ -111,6 +109,25 @@ def models_main(names: Sequence[str]) -> int:
         print(f"{name}: {spec.summary}. {capabilities(spec)}.")
         if names:
             print(reference_table(spec.settings) + "\n")
+    return 0
+
+
+def plot_main(paths: Sequence[str]) -> int:
+    """`gru4recf plot PATH ...`: learning curves of run folders, trials of search results files."""
+    if not paths or paths[0] in ("-h", "--help"):
+        print("usage: gru4recf plot PATH [PATH ...]\n  PATH: a run's results folder (results/<run id>/: learning "
+              "curves) or a search results file (run_hyper's --output_file: validation score against each "
+              "parameter); writes PNG and SVG files beside it", file=sys.stderr if not paths else sys.stdout)
+        return 2 if not paths else 0
+    from .plots import plot
+
+    try:
+        for path in paths:
+            for written in plot(path):
+                print(written)
+    except Gru4recfError as error:
+        print(f"{PREFIX} {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -30,7 +30,9 @@ from .distributed import SINGLE_PROCESS, DistributedContext, local_device, step_
 from .errors import CheckpointError, ConfigError, DatasetError
 from .locks import exclusive
 from .evaluation.evaluator import Evaluator
+from .evaluation.metrics import format_result
 from .evaluation.settings import EvaluationSettings
+from .logs import FILE_ONLY, log_outcome
 from .models.registry import model_spec, models
 from .models.spec import Catalogue, ModelSpec
 from .runtime import RuntimeSettings, init_seed, new_run_id, resolve_device, resumed_run_id, set_threads
@@ -234,7 +236,9 @@ def build_run(config: Config, data: LoadedData, device: torch.device, distribute
     batches = batches if batches is not None else make_batches(config, data, mode, distributed)
     init_seed(config.seed, config.reproducibility)
     model = build_model_for(config, data.dataset).to(device)
-    logger.info(f"{model}\nTrainable parameters: {sum(p.numel() for p in model.parameters() if p.requires_grad)}")
+    logger.info(str(model), extra=FILE_ONLY)
+    logger.info(f"{type(model).__name__}: {sum(p.numel() for p in model.parameters() if p.requires_grad):,} "
+                "trainable parameters")
     evaluator = evaluator_class.from_settings(config.section(EvaluationSettings), device, show_progress, distributed)
     trainer = None
     if mode is not None:
@@ -262,23 +266,46 @@ def _fit(run: Run, data: LoadedData, checkpoints: Optional[RunCheckpoints]) -> t
     logger.info(f"fitted {run.spec.name} in {time.time() - start:.2f}s")
     result = run.evaluator.evaluate(run.model, run.batches.valid)
     score = result[run.config.valid_metric.lower()]
-    logger.info(f"valid result: {'    '.join(f'{k} : {v}' for k, v in result.items())}")
+    logger.info(f"valid result: {format_result(result, run.evaluator.decimal_place)}")
     if checkpoints is not None:
         checkpoints.save_best(run.model.state_dict(), 0, score, result)
         logger.info(f"Saving current best: {checkpoints.best_path}")
     return score, result
 
 
+def chosen_settings(config: Config) -> str:
+    """The keys whose values do not come from a default (the package's, the model's or the
+    dataset's), with where each came from: what the console shows of a run's configuration."""
+    chosen = [f"{key}={config[key]!r} ({source})" for key, source in config.sources.items()
+              if not (source == "default" or source.endswith(" defaults") or source == "arguments")]
+    return "settings other than the defaults: " + (", ".join(chosen) if chosen else "none")
+
+
+def closing_summary(run_id: str, trainer: Optional[Trainer], seconds: float, checkpoints: Optional[RunCheckpoints],
+                    results: Optional[RunResults], log_file: Optional[Path]) -> str:
+    """The run's last line: its best epoch, how long it took and where its files are."""
+    minutes, rest = divmod(round(seconds), 60)
+    took = f"{minutes} min {rest} s" if minutes else f"{seconds:.1f} s"
+    best = "fitted" if trainer is None else f"best epoch {trainer.best_epoch} of {trainer.next_epoch}"
+    where = [f"best model {checkpoints.best_path}"] if checkpoints is not None else []
+    where += [f"results {results.folder}"] if results is not None else []
+    where += [f"log {log_file}"] if log_file is not None else []
+    return f"run {run_id} done: {best}, {took}" + "".join(f"; {part}" for part in where)
+
+
 def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData] = None,
                    resume: Optional[Union[str, Path]] = None,
-                   distributed: DistributedContext = SINGLE_PROCESS, run_id: str = "") -> dict:
+                   distributed: DistributedContext = SINGLE_PROCESS, run_id: str = "",
+                   log_file: Optional[Path] = None) -> dict:
     """Trains (or fits) and tests with a validated config; `data` from `load_data` may be passed to
     reuse a loaded dataset (e.g. across hyper-parameter trials); `resume`: the 'last' checkpoint of
     a run to continue (see `run_gru4recf`); `distributed`: this process's place in a data-parallel
-    run (its process group joined by the caller); `run_id` names the run's files (see `run_gru4recf`)."""
+    run (its process group joined by the caller); `run_id` names the run's files and `log_file` is
+    named in the closing summary (see `run_gru4recf`)."""
     started = time.time()
     run_id = run_id or (resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset))
-    logger.info("configuration:\n" + repr(config))
+    logger.info("configuration:\n" + repr(config), extra=FILE_ONLY)
+    logger.info(chosen_settings(config))
     resumed = None
     if resume is not None:
         resumed = open_resume(resume, config.model, config.to_dict(), config_defaults(config.model),
@@ -325,7 +352,8 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
                                "best_checkpoint": str(checkpoints.best_path),
                                "last_checkpoint": None if run.trainer is None else str(checkpoints.last_path)})
         outcome["results_dir"] = str(results.folder)
-        logger.info(f"run {run_id} done: results in {results.folder}, best model {checkpoints.best_path}")
+    log_outcome(logger, closing_summary(run_id, run.trainer, time.time() - started, checkpoints, results,
+                                log_file))
     return outcome
 
 
@@ -344,6 +372,7 @@ def _train_and_test(run: Run, data: LoadedData, checkpoints: Optional[RunCheckpo
             logger.info(f"resumed from {resumed.path}: continuing at epoch {run.trainer.next_epoch}")
         best_score, best_result = run.trainer.fit(run.batches.train, run.batches.valid)
     test_result = run.evaluator.evaluate(run.model, run.batches.test)
-    logger.info(f"best valid : {dict(best_result)}")
-    logger.info(f"test result: {dict(test_result)}")
+    decimals = run.evaluator.decimal_place
+    log_outcome(logger, f"best valid : {format_result(best_result, decimals)}")
+    log_outcome(logger, f"test result: {format_result(test_result, decimals)}")
     return best_score, best_result, test_result

@@ -5,11 +5,34 @@ import time
 import uuid
 from pathlib import Path
 
+from tqdm import tqdm
+
 from .atomic_write import check_writable
 from .errors import OutputError
 
 FORMAT = "%(asctime)s %(levelname)s  %(message)s"
 DATE_FORMAT = "%a %d %b %Y %H:%M:%S"
+FILE_ONLY = {"file_only": True}  # `logger.info(text, extra=FILE_ONLY)`: the log file, not the console
+
+
+def log_outcome(logger: logging.Logger, text: str) -> None:
+    """Logs a line of the run's outcome (its results, its closing summary): at INFO, or at the
+    logger's level when `state` asks for less, so that a quiet run still shows what it found."""
+    logger.log(max(logging.INFO, logger.getEffectiveLevel()), text)
+
+
+class Console(logging.StreamHandler):
+    """The console (stderr): lines print above an active progress bar instead of through it, and
+    records marked FILE_ONLY (the full configuration) are left to the log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "file_only", False) and super().filter(record)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # logging's own convention: a failing handler reports, never raises
+            self.handleError(record)
 
 
 class LogFile(logging.FileHandler):
@@ -57,7 +80,7 @@ def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO", ru
         handler.close()
     logger.setLevel(level)
     logger.propagate = False
-    console = logging.StreamHandler()
+    console = Console()
     console.setFormatter(logging.Formatter("%(message)s"))
     try:
         file_handler = LogFile(path, encoding="utf-8")

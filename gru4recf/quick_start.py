@@ -47,6 +47,7 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
         try:
             if distributed.is_main:
                 logger.info(f"run {run_id}, log file: {log_file}")
-            return run_experiment(config, saved, resume=resume, distributed=distributed, run_id=run_id)
+            return run_experiment(config, saved, resume=resume, distributed=distributed, run_id=run_id,
+                                  log_file=log_file if distributed.is_main else None)
         finally:
             close_logging()

@@ -29,7 +29,8 @@ class RuntimeSettings(Settings):
         None, c.optional(c.integer(1)),
         "Torch CPU threads; None = OMP_NUM_THREADS if set, else the CPUs this process may use.", affects_results=False)
     state: str = setting("INFO", c.one_of(["DEBUG", "INFO", "WARNING", "ERROR"]),
-                         "Logging level (RecBole calls it `state`).", affects_results=False)
+                         "Logging level (RecBole calls it `state`); the final results and the closing summary are shown "
+                         "at any level.", affects_results=False)
     show_progress: bool = setting(True, c.boolean, "Show tqdm progress bars for training and evaluation.",
                                   affects_results=False)
     log_dir: str = setting("log/", c.text, "Folder for per-run log files (log/<model>/...).", affects_results=False)

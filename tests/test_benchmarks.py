@@ -121,7 +121,7 @@ def test_report_runs_a_synthetic_measurement_and_fills_cells_from_a_log(tmp_path
                    "x INFO  epoch 0 evaluating [time: 0.50s, valid_score: 0.1]\n"
                    "x INFO  epoch 1 training [time: 6.00s, train loss: 1.0]\n"
                    "x INFO  epoch 1 evaluating [time: 0.50s, valid_score: 0.1]\n"
-                   "x INFO  test result: {'recall@10': 0.25, 'mrr@10': 0.125, 'ndcg@10': 0.15}\n")
+                   "x INFO  test result: recall@10 0.2500  mrr@10 0.1250  ndcg@10 0.1500\n")
     out = tmp_path / "report.json"
     done = run_script(str(BENCHMARKS / "report.py"), "--only=synth-1m", f"--synth_path={tmp_path}", "--eval_users=10",
                       f"--from_log={log}", f"--json_out={out}", *SMALL_MODEL)

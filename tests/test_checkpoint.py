@@ -160,9 +160,9 @@ def test_checkpoint_made_by_another_model_is_refused_by_load_model(tmp_path):
 def test_unknown_model_name_in_checkpoint_is_a_checkpoint_error(tmp_path):
     write_model_checkpoint(tmp_path / "m.pth")
     checkpoint = read_checkpoint(tmp_path / "m.pth")
-    save_checkpoint(tmp_path / "x.pth", checkpoint.state_dict, dict(checkpoint.meta, model="SASRec"),
+    save_checkpoint(tmp_path / "x.pth", checkpoint.state_dict, dict(checkpoint.meta, model="NoSuchModel"),
                     TOKENS, features())
-    with pytest.raises(CheckpointError, match="holds model 'SASRec' .*which this installation does not have: "
+    with pytest.raises(CheckpointError, match="holds model 'NoSuchModel' .*which this installation does not have: "
                                               "install the package that provides it"):
         load_model(tmp_path / "x.pth")
 

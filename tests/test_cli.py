@@ -2,6 +2,7 @@
 stderr that says what is wrong, never a traceback."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gru4recf.cli import main
+from helpers import write_pattern_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "gru4recf: error:"
@@ -127,3 +129,48 @@ def test_the_command_lines_make_idle_openmp_threads_sleep_unless_the_user_chose(
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     expected = user_policy or "PASSIVE"
     assert done.stdout.split()[-3:] == ["False", expected, "PASSIVE"], done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("state", ["INFO", "WARNING"])
+def test_the_console_shows_the_chosen_settings_and_the_results_once_then_a_closing_summary(tmp_path, capsys, state):
+    """The whole configuration goes to the log file; the console names the keys that are not
+    defaults, the results once (four decimals throughout), and where the run's files are, also
+    when `state` asks for less."""
+    data = write_pattern_dataset(tmp_path)
+    args = ["--dataset=toy", f"--data_path={tmp_path}", f"--log_dir={tmp_path / 'log'}",
+            f"--checkpoint_dir={tmp_path / 'saved'}", f"--results_dir={tmp_path / 'results'}", "--epochs=2",
+            "--embedding_size=8", "--hidden_size=8", "--MAX_ITEM_LIST_LENGTH=5", "--show_progress=False",
+            "--num_threads=1", f"--state={state}"]
+    assert main(args) == 0 and data.is_dir()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert "configuration:" not in captured.err and "model = 'GRU4RecF'" not in captured.err
+    if state == "INFO":
+        (chosen,) = [line for line in lines if line.startswith("settings other than the defaults: ")]
+        assert "epochs=2 (command line)" in chosen and "learning_rate" not in chosen
+    (test_line,) = [line for line in lines if line.startswith("test result: ")]
+    assert re.fullmatch(r"test result: (\S+@\d+ \d\.\d{4}  )*\S+@\d+ \d\.\d{4}", test_line), test_line
+    (log,) = (tmp_path / "log" / "GRU4RecF").glob("*.log")
+    run_id = log.stem
+    assert lines[-1].startswith(f"run {run_id} done: best epoch ") and lines[-1].endswith(f"; log {log}")
+    assert f"best model {tmp_path / 'saved' / run_id}.pth; results {tmp_path / 'results' / run_id}" in lines[-1]
+    assert ("configuration:\nmodel = 'GRU4RecF'" in log.read_text()) == (state == "INFO")
+
+
+def test_the_run_has_one_bar_counting_epochs_up_to_the_last_one_early_stopping_allows(tmp_path, capsys):
+    """With patience 1 and every epoch validated, after epoch e the run can last at most until
+    best epoch + 2 epochs; the bar's total says so, and ends equal to the epochs run."""
+    write_pattern_dataset(tmp_path)
+    args = ["--dataset=toy", f"--data_path={tmp_path}", f"--log_dir={tmp_path / 'log'}", "--no-save", "--epochs=30",
+            "--stopping_step=1", "--learning_rate=0.05", "--embedding_size=8", "--hidden_size=8",
+            "--MAX_ITEM_LIST_LENGTH=5", "--num_threads=1"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    frames = re.findall(r"epoch (\d+\.\d) of at most (\d+)", err.replace("\r", "\n"))
+    assert len(re.findall(r"(?m)^GRU4RecF +\d+%", err.replace("\r", "\n"))) >= 2  # one bar, redrawn
+    (finished,) = re.findall(r"best eval result in epoch (\d+)", err)
+    run = len(re.findall(r"epoch \d+ training \[", err))
+    assert run == int(finished) + 3 < 30  # RecBole's rule: stop when more than stopping_step validations gained nothing
+    assert frames[-1] == (f"{run}.0", str(run))
+    assert ("1.0", "3") in frames  # after epoch 0 (the best so far): epochs 1 and 2 at most

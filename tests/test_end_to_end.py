@@ -58,7 +58,8 @@ def test_best_checkpoint_and_log_file_are_written(data_dir, tmp_path):
     json.dumps(meta)
     (log,) = (tmp_path / "log" / "GRU4RecF").glob("*.log")
     text = log.read_text()
-    assert "epoch 0 training" in text and "test result" in text and "The number of items" in text
+    assert "epoch 0 training" in text and "test result" in text and "toy: 60 users, 31 items" in text
+    assert "configuration:\nmodel = 'GRU4RecF'" in text  # the whole configuration, in the file only
     assert not list((tmp_path / "saved").glob("*.tmp"))
 
 

@@ -112,7 +112,7 @@ def test_users_too_short_to_split_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, words", [
     (["--hiden_size=8"], ["'hiden_size'", "command line", "did you mean 'hidden_size'"]),
-    (["--model=SASRec"], ["'model'", "'SASRec'", "'GRU4Rec', 'GRU4RecF'"]),
+    (["--model=SASRecc"], ["'model'", "'SASRecc'", "'GRU4Rec', 'GRU4RecF'", "'SASRec'"]),
     (["--epochs=-1"], ["'epochs'", "-1", ">= 1"]),
     (["--dropout_prob=1.0"], ["'dropout_prob'", "1.0", "[0.0, 1.0)"]),
     (["--pooling_mode=avg"], ["'pooling_mode'", "'avg'", "'sum', 'mean', 'max'"]),
@@ -142,7 +142,7 @@ def test_bom_crlf_no_final_newline_empty_token_seq_and_missing_item_rows_train(t
     (toy / "toy.item").write_bytes(("\r\n".join(item_lines)).encode("utf-8"))
     assert main(run_cli(toy.parent, epochs=2)) == 0
     captured = capsys.readouterr()
-    assert "test result:" in captured.out and PREFIX not in captured.err
+    assert "test result:" in captured.err and PREFIX not in captured.err
 
 
 # ---- a NaN loss ----------------------------------------------------------------------------------------

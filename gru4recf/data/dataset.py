@@ -49,16 +49,16 @@ class SequenceDataset:
         return len(self.items)
 
     def statistics(self) -> str:
-        """RecBole's dataset summary: counts include the padding id, averages are over the users
-        and items that have interactions."""
+        """The dataset in one line, as people write it: users and items without the padding id
+        (RecBole counts it: 944 users for ml-100k's 943), averages over the users and items that
+        have interactions (as RecBole), sparsity over the real users and items."""
         inters = self.n_interactions
+        users, items = self.n_users - 1, self.n_items - 1
         active_users = max(int((np.diff(self.user_offsets) > 0).sum()), 1)
         active_items = max(len(np.unique(self.items)), 1)
-        return (f"{self.name}\nThe number of users: {self.n_users}\n"
-                f"Average actions of users: {inters / active_users}\n"
-                f"The number of items: {self.n_items}\nAverage actions of items: {inters / active_items}\n"
-                f"The number of inters: {inters}\n"
-                f"The sparsity of the dataset: {100 * (1 - inters / self.n_users / self.n_items)}%")
+        sparsity = 100 * (1 - inters / max(users * items, 1))
+        return (f"{self.name}: {users:,} users, {items:,} items, {inters:,} interactions; "
+                f"{inters / active_users:.2f} per user, {inters / active_items:.2f} per item; sparsity {sparsity:.2f}%")
 
 
 def _columns(settings: DataSettings, source: str) -> Optional[list]:

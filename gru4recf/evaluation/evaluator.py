@@ -49,7 +49,8 @@ class Evaluator:
         model.eval()
         ranks = []
         rows = max(1, self.max_scores // model.n_items)  # cap the [rows, n_items] score matrix
-        for batch in tqdm(batches, desc="Evaluate", leave=False, disable=not self.show_progress):
+        # a bar only for an evaluation longer than 2 s, so that the run's own bar stays the one on screen
+        for batch in tqdm(batches, desc="Evaluate", leave=False, disable=not self.show_progress, delay=2):
             if batch.weight == 0:
                 continue
             batch = batch.to(self.device)

@@ -6,7 +6,7 @@ target at each rank (`rank_counts`). Those counts are exact integers: processes 
 run add theirs and get exactly the metrics of one process.
 """
 from collections import OrderedDict
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -60,3 +60,9 @@ def compute_metrics(ranks: torch.Tensor, metrics: Sequence[str], topk: Sequence[
                     decimal_place: int = 4) -> "OrderedDict[str, float]":
     """Mean of every metric at every k over examples with target `ranks`, keyed like RecBole, rounded."""
     return metrics_from_counts(rank_counts(ranks, max(topk)), metrics, topk, decimal_place)
+
+
+def format_result(result: Mapping[str, float], decimal_place: int = 4) -> str:
+    """Metrics as people read them: 'recall@10 0.1113  mrr@10 0.0370', every value with the same
+    number of decimals (0.0370, not 0.037)."""
+    return "  ".join(f"{name} {value:.{decimal_place}f}" for name, value in result.items())

@@ -10,24 +10,20 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 from ..data.batching import Batch
 from ..distributed import StepRunner
 from ..errors import TrainingError
 from ..evaluation.evaluator import Evaluator
+from ..evaluation.metrics import format_result
 from ..models.base import SequentialRecommender
 from .checkpoint import Checkpoint, RunCheckpoints
 from .modes import TrainMode
+from .progress import RunBar
 from .results import RunResults
 from .settings import TrainingSettings
 from .strategies import TrainingStrategy
 
 logger = logging.getLogger("gru4recf")
-
-
-def _format(result: Mapping[str, float]) -> str:
-    return "    ".join(f"{name} : {value}" for name, value in result.items())
 
 
 def capture_rng() -> dict:
@@ -95,6 +91,7 @@ class Trainer:
         self.results = results
         self.strategy = strategy or TrainingStrategy("simultaneous", ())
         self._trainable: Optional[frozenset] = None
+        self._bar: Optional[RunBar] = None  # the run's progress bar while `fit` runs
         self.best_score = -math.inf
         self.best_result: dict = {}
         self.best_epoch = -1
@@ -108,8 +105,9 @@ class Trainer:
         the global batches in a distributed run)."""
         self.model.train()
         total = 0.0
-        bar = tqdm(batches, desc=f"Train {epoch:>4}", leave=False, disable=not self.show_progress)
-        for index, batch in enumerate(bar):
+        bar = self._bar
+        step = 1 / max(len(batches), 1) if bar is not None else 0.0  # batches may be any iterable without a bar
+        for index, batch in enumerate(batches):
             batch = batch.to(self.device)
             self._set_trainable(self.strategy.trainable(epoch, index))
             self.optimizer.zero_grad(set_to_none=True)
@@ -118,6 +116,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
             self.optimizer.step()
             total += loss.item()
+            if bar is not None:
+                bar.advance(step)
         return self.runner.global_loss(total)
 
     def backward(self, batch, epoch: int, index: int) -> torch.Tensor:
@@ -152,7 +152,7 @@ class Trainer:
         self.stale = 0 if improved else self.stale + 1
         self.stopped = self.stale > self.stopping_step
         logger.info(f"epoch {epoch} evaluating [time: {time.time() - start:.2f}s, valid_score: {score:.4f}]")
-        logger.info(f"valid result: {_format(result)}")
+        logger.info(f"valid result: {format_result(result, self.evaluator.decimal_place)}")
         return result
 
     def _record(self, epoch: int, score: float, result: dict) -> bool:
@@ -199,6 +199,16 @@ class Trainer:
         if self.next_epoch == 0:
             self.strategy.start(self.model)
         logger.info(self.strategy.describe())
+        bar = self._bar = RunBar(type(self.model).__name__, self.epochs, self.next_epoch, self.show_progress)
+        try:
+            self._epochs(train_batches, valid_batches, bar)
+        finally:
+            bar.close()
+            self._bar = None
+        self._set_trainable(None)
+        return self._finish()
+
+    def _epochs(self, train_batches: Iterable, valid_batches: Iterable[Batch], bar: RunBar) -> None:
         for epoch in range(self.next_epoch, self.epochs):
             if self.stopped:
                 break
@@ -219,9 +229,19 @@ class Trainer:
             if self.stopped and self.strategy.phase + 1 < self.strategy.phases:
                 self._next_phase(epoch)
             self._save_last(epoch)
+            bar.end_epoch(epoch + 1, self._last_allowed_epoch())
             if self.stopped:
                 logger.info(f"Finished training, best eval result in epoch {self.best_epoch}")
-        self._set_trainable(None)
+
+    def _last_allowed_epoch(self) -> int:
+        """How many epochs the run takes at most from here, if the validation score does not improve
+        again (all of them while a training strategy has phases to go)."""
+        if self.stopped or self.strategy.phase + 1 < self.strategy.phases:
+            return self.next_epoch if self.stopped else self.epochs
+        return self.next_epoch + (self.stopping_step + 1 - self.stale) * self.eval_step
+
+    def _finish(self) -> Tuple[float, dict]:
+        """The best model back in place; (best validation score, its metrics)."""
         if self.strategy.phase + 1 < self.strategy.phases and not self.stopped:
             logger.warning(f"epochs ran out during {self.strategy.describe()}; the later subnets "
                            f"{list(self.strategy.subnets[self.strategy.phase + 1:])} were never trained")
