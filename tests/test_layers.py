@@ -14,7 +14,7 @@ LAYERS = [
     {"evaluation"},
     {"training"},
     {"experiment"},
-    {"quick_start", "recommender", "reference", "search", "cli", "__init__", "__main__"},
+    {"quick_start", "recommender", "reference", "search", "plots", "cli", "__init__", "__main__"},
 ]
 
 
