@@ -272,3 +272,35 @@ def test_malformed_url_is_a_download_error(tmp_path, url):
     with pytest.raises(DownloadError, match="unknown url type") as caught:
         ensure_dataset("ml-100k", tmp_path, url=url)
     assert url in str(caught.value)
+
+
+# ----- an archive downloaded by hand ---------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["data_path", "dataset folder"])
+def test_an_archive_downloaded_by_hand_is_converted_without_any_request(tmp_path, server, monkeypatch, where):
+    expect_md5_of(monkeypatch, server.state.payload)
+    folder = tmp_path / "ml-100k"
+    place = tmp_path if where == "data_path" else folder
+    place.mkdir(parents=True, exist_ok=True)
+    (place / "ml-100k.zip").write_bytes(server.state.payload)
+    assert ensure_dataset("ml-100k", tmp_path, url=server.url) == folder
+    assert server.state.requests == []
+    for name, text in SMALL_ATOMIC.items():
+        assert (folder / name).read_bytes() == text.encode("utf-8")
+
+
+def test_an_archive_by_hand_that_is_not_the_official_one_names_the_file_and_writes_nothing(tmp_path, server):
+    (tmp_path / "ml-100k.zip").write_bytes(server.state.payload)  # the test archive, not GroupLens's
+    with pytest.raises(DownloadError) as caught:
+        ensure_dataset("ml-100k", tmp_path, url=server.url)
+    message = str(caught.value)
+    assert f"from {tmp_path / 'ml-100k.zip'} failed its checksum" in message
+    assert "0e33842e24a9c977be4e0107933c0723" in message and server.state.requests == []
+    assert not (tmp_path / "ml-100k").exists() or not any((tmp_path / "ml-100k").iterdir())
+
+
+def test_the_manual_hint_mentions_the_official_archive(tmp_path):
+    with pytest.raises(DownloadError) as caught:
+        ensure_dataset("ml-100k", tmp_path, url="http://127.0.0.1:9/ml-100k.zip", timeout=2)
+    assert f"the official ml-100k.zip in {(tmp_path / 'ml-100k').absolute()} or {tmp_path.absolute()}" in \
+        str(caught.value)

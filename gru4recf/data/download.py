@@ -2,7 +2,8 @@
 
 `ensure_dataset` is the only network access in gru4recf. It returns `<data_path>/<name>` once that
 folder holds `<name>.inter`; a folder that already has it is used as is, without any request. For
-MovieLens-100k it fetches the GroupLens archive (standard library HTTP, MD5-checked) and converts
+MovieLens-100k it fetches the GroupLens archive (standard library HTTP, MD5-checked), or takes the
+same archive downloaded by hand (`<name>.zip` in the dataset folder or in `data_path`), and converts
 the raw files to RecBole atomic files that are byte-identical to the ones RecBole 1.2.1 ships.
 
 Conversion rules for ml-100k (worked out from RecBole's files; the rules reproduce them exactly):
@@ -92,24 +93,41 @@ def ensure_dataset(name: str, data_path: Union[str, Path], url: Optional[str] = 
             f"Dataset {name!r} not found: there is no file {inter.name} in {folder.absolute()}. "
             f"Only {', '.join(sorted(SOURCES))} can be downloaded automatically. "
             + _manual_hint(name, folder))
+    by_hand = next((path for path in (folder / f"{name}.zip", folder.parent / f"{name}.zip") if path.is_file()), None)
+    if by_hand is not None:  # the official archive, downloaded by hand: converted as a download would be
+        with open(by_hand, "rb") as archive:
+            return _install(name, source, archive, _md5(archive), str(by_hand), folder)
     url = url or source.url
     with tempfile.TemporaryFile() as archive:
         got = _fetch(url, archive, timeout, show_progress, name, folder)
-        if got != source.md5:
-            raise DownloadError(
-                f"The archive for {name!r} downloaded from {url} failed its checksum: expected "
-                f"MD5 {source.md5}, got {got}. Nothing was written to {folder.absolute()}; "
-                f"retry later. " + _manual_hint(name, folder))
-        archive.seek(0)
-        try:
-            with zipfile.ZipFile(archive) as opened:
-                files = source.convert(opened)
-        except (zipfile.BadZipFile, DataFormatError) as exc:
-            raise DownloadError(
-                f"The archive downloaded from {url} could not be converted "
-                f"({str(exc).rstrip('.')}). Nothing was written to {folder.absolute()}. "
-                + _manual_hint(name, folder)) from exc
-    for file_name in sorted(files, key=lambda f: f == inter.name):  # .inter last
+        return _install(name, source, archive, got, url, folder)
+
+
+def _md5(handle: IO[bytes]) -> str:
+    digest = hashlib.md5()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+def _install(name: str, source: "DatasetSource", archive: IO[bytes], md5: str, origin: str, folder: Path) -> Path:
+    """Checks the archive from `origin` (a URL or a file) against the source's MD5, converts it and
+    writes the atomic files, `.inter` last; nothing is written when anything fails."""
+    if md5 != source.md5:
+        raise DownloadError(
+            f"The archive for {name!r} from {origin} failed its checksum: expected MD5 {source.md5}, got {md5}. "
+            f"Nothing was written to {folder.absolute()}; retry later. " + _manual_hint(name, folder))
+    archive.seek(0)
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            files = source.convert(opened)
+    except (zipfile.BadZipFile, DataFormatError) as exc:
+        raise DownloadError(
+            f"The archive from {origin} could not be converted ({str(exc).rstrip('.')}). Nothing was written "
+            f"to {folder.absolute()}. " + _manual_hint(name, folder)) from exc
+    inter = f"{name}.inter"
+    for file_name in sorted(files, key=lambda f: f == inter):  # .inter last
         atomic_write_bytes(folder / file_name, files[file_name])
     return folder
 
@@ -189,7 +207,9 @@ def _fetch(url: str, out: IO[bytes], timeout: float, show_progress: bool, name: 
 
 def _manual_hint(name: str, folder: Path) -> str:
     """How to provide a dataset by hand; the last sentence of every dataset error."""
-    return (f"To provide it by hand, put {name}.inter (and {name}.item / {name}.user if you have "
+    archive = f"the official {name}.zip in {folder.absolute()} or {folder.parent.absolute()} (it is converted), " \
+        if name in SOURCES else ""
+    return (f"To provide it by hand, put {archive}{name}.inter (and {name}.item / {name}.user if you have "
             f"them) in {folder.absolute()}, or point data_path (or the environment variable "
             f"{DATA_PATH_ENV}) to a folder that holds {name}/{name}.inter.")
 
