@@ -1,24 +1,32 @@
-"""What the benchmark scripts share: stage timing with RSS sampling, timing the data preparation, tables, JSON.
+"""What the benchmark scripts share: stage timing with RSS sampling, timing the data preparation, tables, JSON,
+and whole `run.py` runs in a child process (wall and CPU seconds, peak RSS, the figures of its results folder).
 
-The scripts build their runs with `gru4recf.experiment.build_run`, exactly as `run_experiment` does.
+The in-process scripts build their runs with `gru4recf.experiment.build_run`, exactly as `run_experiment` does.
 """
 import json
 import os
 import resource
+import signal
+import subprocess
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
+import yaml
 
 from gru4recf.atomic_write import atomic_write_text
 from gru4recf.config import Config
 from gru4recf.distributed import SINGLE_PROCESS, DistributedContext
 from gru4recf.experiment import Batches, LoadedData, load_data, make_batches, run_mode
+from gru4recf.training.results import CONFIG_FILE, RESULTS_FILE, read_epochs
 
 MIB = 1024 * 1024
+METRICS = ("mrr@10", "ndcg@10", "recall@10")  # what the run benchmarks read from a results folder
 
 
 def peak_rss_mib() -> float:
@@ -137,3 +145,98 @@ def environment() -> dict:
         load = None
     return {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
             "load_average_1min": load, "torch": torch.__version__}
+
+
+def fmt(value, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def machine_cpu() -> Tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine since boot, from /proc/stat ((0, 0) without it)."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(value) for value in handle.readline().split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / hz, steal / hz
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load_1min() -> Optional[float]:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+@dataclass
+class Child:
+    """A finished child process: its exit status ("timeout" when it was killed for running past its
+    limit), wall seconds, CPU seconds (user + system, with the children it waited for), peak
+    resident set size (its own ru_maxrss) and its console output (stdout and stderr together)."""
+
+    returncode: Union[int, str]
+    wall_seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
+    output: str
+
+
+def run_child(command: Sequence[str], cwd: Path, env: dict, timeout: Optional[float] = None,
+              poll_seconds: float = 0.05) -> Child:
+    """Runs `command` and reaps it with os.wait4, which gives this child's own rusage (its peak RSS
+    too, which RUSAGE_CHILDREN deltas cannot: that is the largest of all children so far). Past
+    `timeout` seconds the child is killed (SIGKILL)."""
+    with tempfile.TemporaryFile() as output:
+        start = time.perf_counter()
+        process = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
+        deadline = None if timeout is None else start + timeout
+        killed = False
+        while True:
+            blocking = deadline is None or killed
+            pid, status, usage = os.wait4(process.pid, 0 if blocking else os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() >= deadline:
+                os.kill(process.pid, signal.SIGKILL)  # not yet reaped: the pid is still this child's
+                killed = True
+            else:
+                time.sleep(min(poll_seconds, max(deadline - time.perf_counter(), 0.0)))
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        output.seek(0)
+        text = output.read().decode("utf-8", errors="replace")
+    return Child("timeout" if killed else process.returncode, wall, usage.ru_utime + usage.ru_stime,
+                 usage.ru_maxrss / 1024, text)  # Linux reports ru_maxrss in KiB
+
+
+def read_run(results_dir: Path) -> dict:
+    """Epochs, the validation curve, best epoch and the final results from the run's results folder
+    (its epochs.jsonl and results.json); a killed run has its finished epochs only."""
+    folders = sorted(results_dir.glob("*/")) if results_dir.is_dir() else []
+    if not folders:
+        return {"epochs_run": 0, "best_epoch": None, "stopped_early": False, "epochs": [],
+                **{f"{split}_{k}": None for split in ("valid", "test") for k in METRICS}}
+    epochs = read_epochs(folders[0])
+    final = json.loads((folders[0] / RESULTS_FILE).read_text()) if (folders[0] / RESULTS_FILE).is_file() else {}
+    valid, test = final.get("best_valid_result", {}), final.get("test_result", {})
+    best_epoch = final.get("best_epoch", epochs[-1]["best_epoch"] if epochs else None)
+    settings = yaml.safe_load((folders[0] / CONFIG_FILE).read_text())
+    stopped = bool(final) and len(epochs) < settings["epochs"]
+    return {"epochs_run": len(epochs), "best_epoch": best_epoch, "stopped_early": stopped,
+            **{f"valid_{k}": valid.get(k) for k in METRICS}, **{f"test_{k}": test.get(k) for k in METRICS},
+            "epochs": [epoch_row(row, settings["valid_metric"].lower()) for row in epochs]}
+
+
+def epoch_row(row: dict, valid_metric: str) -> dict:
+    """An epochs.jsonl row as the run benchmarks keep it (valid_score: the early-stopping metric)."""
+    kept = {"epoch": row["epoch"], "train_seconds": row["train_seconds"], "train_loss": row["train_loss"]}
+    if valid_metric in row:
+        kept.update(valid_score=row[valid_metric], valid_seconds=round(row["seconds"] - row["train_seconds"], 3))
+    return dict(kept, **{f"valid_{k}": v for k, v in row.items() if "@" in k})

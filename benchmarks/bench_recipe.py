@@ -12,9 +12,9 @@ run). Each (recipe, seed) is one `run.py` run, one at a time, in a child process
 data, trains to early stopping, tests and writes its checkpoints and log as a user's run does
 (into a temporary folder). Per run it records the epochs run, the best epoch, the best epoch's
 validation MRR@10/NDCG@10, test MRR@10/NDCG@10/Recall@10, the wall seconds of the whole child, the
-child's CPU seconds (user + system, RUSAGE_CHILDREN), the 1-minute load average at the start and
-end, and the CPU seconds other processes used meanwhile (the machine's busy time from /proc/stat
-less the child and the neighbour): a figure whose "others" is large was measured beside other work.
+child's CPU seconds (user + system) and peak RSS (its own rusage, from os.wait4), the 1-minute load
+average at the start and end, and the CPU seconds other processes used meanwhile (the machine's
+busy time from /proc/stat less the child and the neighbour): a figure whose "others" is large was measured beside other work.
 `--neighbour` runs one CPU-bound busy loop beside every run (a busy machine). The JSON file is
 rewritten after every run (so a stopped benchmark keeps what it measured; `--resume` skips the runs
 it already holds) and the child's output is kept beside it (`<json_out stem>.logs/`). Prints every
@@ -26,21 +26,17 @@ best epoch stays the same.
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-import yaml
-
-from bench_common import environment, format_table, write_json
+from bench_common import (METRICS, children_cpu, environment, fmt, format_table, load_1min, machine_cpu, read_run,
+                          run_child, write_json)
 from gru4recf.config import parse_cli_args
-from gru4recf.training.results import CONFIG_FILE, RESULTS_FILE, read_epochs
 
 ROOT = Path(__file__).resolve().parent.parent
 SEQUENCE = {"train_mode": "sequence", "segment_length": 50}
@@ -58,58 +54,6 @@ RECIPES: Dict[str, dict] = {
     "seq_lr3_w20_p5": dict(SEQUENCE, learning_rate=0.003, warmup_length=20, stopping_step=5),
     "seq_lr3_s100_p5": dict(SEQUENCE, segment_length=100, learning_rate=0.003, stopping_step=5),
 }
-METRICS = ("mrr@10", "ndcg@10", "recall@10")
-
-
-
-def machine_cpu() -> Tuple[float, float]:
-    """(busy, steal) CPU seconds of the whole machine since boot, from /proc/stat ((0, 0) without it)."""
-    try:
-        with open("/proc/stat") as handle:
-            fields = [int(value) for value in handle.readline().split()[1:]]
-    except OSError:
-        return 0.0, 0.0
-    hz = os.sysconf("SC_CLK_TCK")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq) / hz, steal / hz
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def load_1min() -> Optional[float]:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
-def read_run(results_dir: Path) -> dict:
-    """Epochs, the validation curve, best epoch and the final results from the run's results folder
-    (its epochs.jsonl and results.json); a killed run has its finished epochs only."""
-    folders = sorted(results_dir.glob("*/")) if results_dir.is_dir() else []
-    if not folders:
-        return {"epochs_run": 0, "best_epoch": None, "stopped_early": False, "epochs": [],
-                **{f"{split}_{k}": None for split in ("valid", "test") for k in METRICS}}
-    epochs = read_epochs(folders[0])
-    final = json.loads((folders[0] / RESULTS_FILE).read_text()) if (folders[0] / RESULTS_FILE).is_file() else {}
-    valid, test = final.get("best_valid_result", {}), final.get("test_result", {})
-    best_epoch = final.get("best_epoch", epochs[-1]["best_epoch"] if epochs else None)
-    settings = yaml.safe_load((folders[0] / CONFIG_FILE).read_text())
-    stopped = bool(final) and len(epochs) < settings["epochs"]
-    return {"epochs_run": len(epochs), "best_epoch": best_epoch, "stopped_early": stopped,
-            **{f"valid_{k}": valid.get(k) for k in METRICS}, **{f"test_{k}": test.get(k) for k in METRICS},
-            "epochs": [epoch_row(row, settings["valid_metric"].lower()) for row in epochs]}
-
-
-def epoch_row(row: dict, valid_metric: str) -> dict:
-    """An epochs.jsonl row as this benchmark keeps it (valid_score: the early-stopping metric)."""
-    kept = {"epoch": row["epoch"], "train_seconds": row["train_seconds"], "train_loss": row["train_loss"]}
-    if valid_metric in row:
-        kept.update(valid_score=row[valid_metric], valid_seconds=round(row["seconds"] - row["train_seconds"], 3))
-    return dict(kept, **{f"valid_{k}": v for k, v in row.items() if "@" in k})
 
 
 def run_one(recipe: str, overrides: dict, seed: int, args, env: dict, log_path: Optional[Path]) -> dict:
@@ -122,16 +66,8 @@ def run_one(recipe: str, overrides: dict, seed: int, args, env: dict, log_path: 
     load_start = load_1min()
     neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.neighbour else None
     cpu_before, (busy_before, steal_before) = children_cpu(), machine_cpu()
-    start = time.perf_counter()
-    try:
-        finished = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, timeout=args.timeout)
-        output, returncode = finished.stdout, finished.returncode
-    except subprocess.TimeoutExpired as expired:  # the child was killed and reaped by subprocess.run
-        output, returncode = (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) \
-            else (expired.stdout or ""), "timeout"
-    wall = time.perf_counter() - start
-    cpu = children_cpu() - cpu_before  # before the neighbour is reaped, so that its time is not counted
+    child = run_child(command, ROOT, env, args.timeout)
+    output, returncode, wall, cpu = child.output, child.returncode, child.wall_seconds, child.cpu_seconds
     busy_after, steal_after = machine_cpu()
     load_end = load_1min()
     neighbour_cpu = 0.0
@@ -146,6 +82,7 @@ def run_one(recipe: str, overrides: dict, seed: int, args, env: dict, log_path: 
         log_path.write_text(" ".join(command) + "\n\n" + output)
     row = {"recipe": recipe, "seed": seed, "threads": args.num_threads, "neighbour": args.neighbour,
            "env": args.env, "returncode": returncode, "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+           "peak_rss_mib": round(child.peak_rss_mib, 1),
            "neighbour_cpu_seconds": round(neighbour_cpu, 2),
            "others_cpu_seconds": round(busy_after - busy_before - cpu - neighbour_cpu, 2),
            "steal_seconds": round(steal_after - steal_before, 2),
@@ -191,10 +128,6 @@ def with_patience(run: dict, patience: int) -> Optional[dict]:
         if not same_best:
             derived[f"test_{metric}"] = None
     return derived
-
-
-def fmt(value, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def runs_table(runs: List[dict]) -> str:
