@@ -2,6 +2,7 @@
 links to them, and its test command; every relative link in the README and docs/ leads somewhere, and
 the README stays a front door (at most 200 lines)."""
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,85 @@ def test_the_recipe_tables_of_the_results_page_are_generated_from_the_benchmark_
     table = subprocess.run([sys.executable, "benchmarks/bench_recipe.py", "--markdown", *args], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert table.count("\n") >= 4 and table in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+# ---- every command in the README and docs -------------------------------------------------------------------
+
+PROGRAMS = ("python run.py", "python run_hyper.py", "python benchmarks/", "gru4recf ", "torchrun ", "python -m gru4recf ")
+
+
+def commands(page):
+    """The shell commands of a page's fenced blocks (continuation lines joined, comments dropped),
+    leaving out lines with placeholders (`<run>`) or optional parts (`[--key=value]`)."""
+    fenced, lines = False, []
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        elif fenced:
+            lines.append(line)
+    for command in re.sub(r"\\\n\s*", " ", "\n".join(lines)).splitlines():
+        command = command.split(" #", 1)[0].strip()
+        for part in command.split("&&"):
+            part = part.strip()
+            if part.startswith(PROGRAMS) and "<" not in part and " [--" not in part:
+                yield part
+
+
+def run_py_args(command: str) -> list:
+    words = shlex.split(command)
+    if words[0] == "torchrun":  # torchrun's own flags, then run.py and its flags
+        words = words[words.index("run.py"):]
+    return words[2:] if words[0] == "python" and words[1] != "-m" else words[1:] if words[0] != "python" else words[3:]
+
+
+def test_every_training_and_search_command_in_the_docs_has_a_valid_configuration():
+    """Each `python run.py` / `gru4recf` / `torchrun run.py` / `run_hyper.py` command in the README and
+    docs/ parses, names existing files and gives a configuration the loader accepts (nothing is trained)."""
+    from gru4recf.cli import build_parser
+    from gru4recf.config import parse_cli_args
+    from gru4recf.experiment import load_config
+    from gru4recf.search.cli import build_parser as hyper_parser
+
+    checked, problems = 0, []
+    for page in PAGES:
+        for command in commands(page):
+            words = run_py_args(command)
+            if words[:1] in (["recommend"], ["models"], ["datasets"], ["plot"], ["--version"]) or \
+                    command.startswith("python benchmarks/"):
+                continue
+            is_search = "run_hyper.py" in command
+            try:
+                args, rest = (hyper_parser() if is_search else build_parser()).parse_known_args(words)
+                files = args.config_files.split() if args.config_files else None
+                for name in (files or []) + ([args.params_file] if is_search else []):
+                    if not (ROOT / name).is_file():
+                        raise FileNotFoundError(f"no file {name}")
+                load_config(args.model, args.dataset, [str(ROOT / f) for f in files] if files else None, None,
+                            parse_cli_args(rest))
+                checked += 1
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - every failure is reported with its page
+                problems.append(f"{page.relative_to(ROOT)}: {command}: {error}")
+    assert checked >= 10 and not problems, "\n".join(problems)
+
+
+def test_every_benchmark_command_in_the_docs_names_a_script_and_its_flags():
+    """`python benchmarks/X.py --flag ...` in the docs: X exists and declares each --flag (or it is
+    a config key the script passes on)."""
+    from gru4recf.experiment import schema
+
+    keys, problems = set(schema().known_keys()), []
+    for page in PAGES + [ROOT / "benchmarks" / "README.md"]:
+        for command in commands(page):
+            if not command.startswith("python benchmarks/"):
+                continue
+            words = shlex.split(command)
+            script = ROOT / words[1]
+            if not script.is_file():
+                problems.append(f"{page.relative_to(ROOT)}: no script {words[1]}")
+                continue
+            source = script.read_text(encoding="utf-8")
+            for word in words[2:]:
+                flag = word.split("=", 1)[0]
+                if flag.startswith("--") and f'"{flag}"' not in source and flag[2:] not in keys:
+                    problems.append(f"{page.relative_to(ROOT)}: {words[1]} has no flag {flag}")
+    assert not problems, "\n".join(problems)
