@@ -73,16 +73,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return datasets_main()
     if argv[:1] == ["plot"]:
         return plot_main(argv[1:])
-    from .config import parse_cli_args
+    from .config.loader import parse_cli_args, precheck
 
     args, rest = build_parser().parse_known_args(argv)
     try:
         cli_args = parse_cli_args(rest)
+        files = args.config_files.split() if args.config_files else None
+        precheck(args.model, files, cli_args)  # a misspelt key in a second, before torch is imported
         from .quick_start import run_gru4recf
 
-        run_gru4recf(args.model, args.dataset, None,
-                              args.config_files.split() if args.config_files else None,
-                              saved=args.saved, cli_args=cli_args, resume=args.resume)
+        run_gru4recf(args.model, args.dataset, None, files, saved=args.saved, cli_args=cli_args, resume=args.resume)
     except Gru4recfError as error:
         print(f"{PREFIX} {error}", file=sys.stderr)
         return 2

@@ -4,14 +4,17 @@ with its capabilities and keys). A test keeps both files in step with the code.
 
 Regenerate with `python -m gru4recf.reference` (writes docs/ under the current folder).
 """
+import json
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from .atomic_write import atomic_write_text
+from .config import Schema
+from .config.loader import KEY_INDEX
 from .config.settings import reference_table
 from .data.settings import DATA_PATH_ENV
-from .experiment import GLOBAL_SETTINGS
+from .experiment import GLOBAL_SETTINGS, schema
 from .models.registry import models
 from .models.spec import ModelSpec
 
@@ -63,14 +66,26 @@ def models_page() -> str:
     return "\n".join(parts)
 
 
+def key_index() -> str:
+    """gru4recf/config/keys.json: the built-in models and every key they know, which the command
+    lines check before torch is imported (`config.loader.precheck`)."""
+    found = models()
+    builtin = {name: settings for name, settings in schema().models.items()
+               if found[name].module.__module__.startswith(f"{__package__}.")}
+    index = Schema(schema().sections, builtin)
+    return json.dumps({"models": sorted(builtin), "keys": index.known_keys()}, indent=1) + "\n"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Writes both pages under `<folder>/` (default `docs`)."""
+    """Writes both pages under `<folder>/` (default `docs`) and the key index inside the package."""
     args = list(sys.argv[1:] if argv is None else argv)
     folder = Path(args[0] if args else "docs")
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "configuration.md", configuration_page())
     atomic_write_text(folder / "models.md", models_page())
-    print(f"wrote {folder / 'configuration.md'} and {folder / 'models.md'}")
+    index = Path(__file__).resolve().parent / "config" / KEY_INDEX
+    atomic_write_text(index, key_index())
+    print(f"wrote {folder / 'configuration.md'}, {folder / 'models.md'} and {index}")
     return 0
 
 

@@ -174,3 +174,15 @@ def test_the_run_has_one_bar_counting_epochs_up_to_the_last_one_early_stopping_a
     assert run == int(finished) + 3 < 30  # RecBole's rule: stop when more than stopping_step validations gained nothing
     assert frames[-1] == (f"{run}.0", str(run))
     assert ("1.0", "3") in frames  # after epoch 0 (the best so far): epochs 1 and 2 at most
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--learing_rate=1"], "unknown config key 'learing_rate' (from command line); did you mean 'learning_rate'?"),
+    (["--model=SASRecc"], "config key 'model' has value 'SASRecc'; expected one of 'BERT4Rec',"),
+])
+def test_a_misspelt_key_or_model_is_reported_before_torch_is_imported(args, message):
+    script = (f"import sys\nfrom gru4recf.cli import main\nrc = main({args!r})\n"
+              "print('torch loaded' if 'torch' in sys.modules else 'torch not loaded', rc)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split() == ["torch", "not", "loaded", "2"], done.stderr
+    assert done.stderr.startswith(f"gru4recf: error: {message}")

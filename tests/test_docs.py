@@ -201,3 +201,10 @@ def test_every_benchmark_command_in_the_docs_names_a_script_and_its_flags():
                 if flag.startswith("--") and f'"{flag}"' not in source and flag[2:] not in keys:
                     problems.append(f"{page.relative_to(ROOT)}: {words[1]} has no flag {flag}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_key_index_the_command_lines_check_early_is_the_generated_one():
+    from gru4recf.reference import key_index
+
+    shipped = ROOT / "gru4recf" / "config" / "keys.json"
+    assert shipped.read_text(encoding="utf-8") == key_index(), REGENERATE

@@ -251,3 +251,13 @@ def test_an_entry_point_or_registration_that_is_not_a_model_spec_is_named(tmp_pa
         registry.refresh()
     with pytest.raises(ConfigError, match="register_model takes a ModelSpec, found dict"):
         register_model({"name": "X"})
+
+
+def test_the_early_command_line_check_leaves_a_plugin_s_model_and_keys_to_the_full_check(plugins, tmp_path, capsys):
+    """The key index only knows built-in models: with a plugin installed, `--model=MeanPool
+    --pool_dropout=...` must get past the early check and be validated by the full one."""
+    from gru4recf.cli import main
+
+    args = ["--model=MeanPool", f"--data_path={tmp_path}", f"--log_dir={tmp_path / 'log'}", "--pool_dropout=1.5"]
+    assert main(args) == 2
+    assert "'pool_dropout' has value 1.5" in capsys.readouterr().err  # the full check's message, not 'unknown'

@@ -10,6 +10,7 @@ settings class. This layer knows no model and no training code: the composition 
 """
 import ast
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -137,6 +138,35 @@ def check_known(layer: Mapping, source: str, known: Sequence[str]) -> None:
             hint = f"; did you mean '{close[0]}'?" if close else \
                 "; see docs/configuration.md (and docs/models.md for model keys)"
             raise ConfigError(f"unknown config key '{key}' (from {source}){hint}")
+
+
+KEY_INDEX = "keys.json"  # built-in models and every key they know, written by `python -m gru4recf.reference`
+ENTRY_POINT_GROUP = "gru4recf.models"  # where other packages declare models (see models.registry)
+
+
+def plugins_installed() -> bool:
+    """Whether any installed package declares models (cheap: reads metadata, imports nothing)."""
+    from importlib.metadata import entry_points
+
+    return bool(list(entry_points(group=ENTRY_POINT_GROUP)))
+
+
+def precheck(model: Optional[str], config_file_list: Optional[Sequence[str]], cli_args: Optional[Mapping]) -> None:
+    """The checks a command line can make before torch is imported (which takes seconds): the
+    config files' YAML, and the key and model names against the key index the package ships,
+    with the same messages as `build_config`. Names that a plugin model could define are left to
+    `build_config` when plugins are installed."""
+    user_layers = [(read_yaml(Path(p)), str(p)) for p in (config_file_list or [])]
+    user_layers.append((dict(cli_args or {}), "command line"))
+    resource = resources.files("gru4recf.config").joinpath(KEY_INDEX)
+    if not resource.is_file() or plugins_installed():
+        return
+    index = json.loads(resource.read_text(encoding="utf-8"))
+    for layer, source in user_layers:
+        check_known(layer, source, index["keys"])
+    name = model or _last(user_layers, "model")
+    if name is not None:
+        one_of(index["models"], case_insensitive=False)("model", name)
 
 
 def build_config(schema: Schema, model: Optional[str] = None, dataset: Optional[str] = None,

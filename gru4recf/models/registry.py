@@ -13,11 +13,10 @@ from typing import Dict, Mapping, Sequence
 
 from torch import nn
 
+from ..config.loader import ENTRY_POINT_GROUP
 from ..data.features import FeatureField
 from ..errors import ConfigError
 from .spec import Catalogue, ModelSpec
-
-ENTRY_POINT_GROUP = "gru4recf.models"
 _registered: Dict[str, ModelSpec] = {}
 
 

@@ -67,7 +67,7 @@ def _check_single_process() -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs a search and prints its table; user errors print one line and exit with status 2."""
     prefer_passive_waiting()  # its worker processes inherit it
-    from ..config.loader import parse_cli_args
+    from ..config.loader import parse_cli_args, precheck
 
     output_file = None
     try:
@@ -75,6 +75,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         output_file = args.output_file
         cli_args = parse_cli_args(rest)
         _check_unknown(cli_args)
+        precheck(args.model, args.config_files.split() if args.config_files else None, cli_args)
         _check_single_process()
         from .runner import hyper_search
 
