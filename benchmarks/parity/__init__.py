@@ -1,7 +1,7 @@
 """Per-model adapters of benchmarks/recbole_parity.py: how one model's RecBole run and ours are put
 side by side. `--model=NAME` imports `parity/<name lower>.py` if there is one; every attribute is
 optional, and what a module leaves out takes the default below, which fits a model whose
-parameter names are RecBole's (a transformer built on gru4recf/models/transformer.py, GRU4Rec):
+parameter names are RecBole's (a transformer built on gru4recf/models/transformer.py):
 
 - `RECBOLE_CONFIG`: extra entries of RecBole's `config_dict` (e.g. the item feature columns to
   load); default: the interaction columns only.

@@ -4,8 +4,9 @@ A bidirectional transformer trained by the cloze objective: each training batch 
 its histories (each item with probability `mask_ratio`, or, for a batch drawn with probability
 `ft_ratio`, only the last item) by an extra item id, the [MASK] token `n_items`, and predicts the
 masked items from the transformer's output there (dense, GELU, LayerNorm, scored against the item
-embeddings plus a per-item output bias). As in RecBole, the masks are drawn in the model, from
-torch's global generator (so a run is reproducible from its seed), over the histories of the
+embeddings plus a per-item output bias). The masks are drawn in the model (RecBole 1.2.1 draws
+them in its `mask_itemseq` data transform, with Python's `random`), from torch's global generator
+(so a run is reproducible from its seed), over the histories of the
 `augment` examples, and only the last int(mask_ratio * MAX_ITEM_LIST_LENGTH) masked positions of
 a history are scored (the others stay masked in the input). With loss_type BPR each scored
 position gets one uniform negative not in its history, drawn here too (the batch's negatives are
