@@ -218,8 +218,9 @@ def run_child(command: Sequence[str], cwd: Path, env: dict, timeout: Optional[fl
 
 def read_run(results_dir: Path) -> dict:
     """Epochs, the validation curve, best epoch and the final results from the run's results folder
-    (its epochs.jsonl and results.json); a killed run has its finished epochs only."""
-    folders = sorted(results_dir.glob("*/")) if results_dir.is_dir() else []
+    (its epochs.jsonl and results.json); a killed run has its finished epochs only (none when it
+    was killed before it wrote its config.yaml, which comes before any epoch)."""
+    folders = sorted(f for f in results_dir.glob("*/") if (f / CONFIG_FILE).is_file()) if results_dir.is_dir() else []
     if not folders:
         return {"epochs_run": 0, "best_epoch": None, "stopped_early": False, "epochs": [],
                 **{f"{split}_{k}": None for split in ("valid", "test") for k in METRICS}}

@@ -11,12 +11,17 @@ import pytest
 
 from gru4recf.data.dataset import load_dataset
 from gru4recf.data.settings import DataSettings
+from gru4recf.models.registry import model_spec
+from gru4recf.training.results import read_epochs
+from helpers import write_pattern_dataset
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import make_synthetic  # noqa: E402
 import report  # noqa: E402
+import zoo  # noqa: E402
+from bench_common import read_run  # noqa: E402
 
 TINY = {"interactions": 3000, "users": 100, "items": 200}
 SMALL_MODEL = ["--num_threads=1", "--embedding_size=8", "--hidden_size=8", "--train_batch_size=256",
@@ -176,3 +181,93 @@ def test_bench_ddp_times_an_epoch_with_two_processes(tiny, tmp_path):
     assert run["processes"] == 2 and len(run["per_process"]) == 2 and run["batches_measured"] == 2
     assert all(p["epoch_seconds"] > 0 and p["prep_seconds"] > 0 and p["eval_seconds"] > 0 for p in run["per_process"])
     assert 0 <= run["eval_result"]["recall@10"] <= 1
+
+
+ZOO_RUN = ["--dataset=toy", "--seeds=1", "--epochs=2", "--MAX_ITEM_LIST_LENGTH=5", *SMALL_MODEL[1:]]
+
+
+def test_zoo_trains_each_model_in_its_fastest_mode():
+    assert zoo.fastest_mode(model_spec("GRU4Rec")) == "sequence"
+    assert zoo.fastest_mode(model_spec("Caser")) == "augment"  # Caser has no 'sequence' mode
+    assert zoo.fastest_mode(model_spec("GRU4Rec"), forced="augment") == "augment"
+
+
+def zoo_run(model: str, seed: int, ndcg, best_epoch=2, epoch_seconds=1.0, wall=10.0, rss=300.0, returncode=0) -> dict:
+    return {"model": model, "mode": "sequence", "seed": seed, "returncode": returncode, "best_epoch": best_epoch,
+            "epoch_seconds_median": epoch_seconds, "wall_seconds": wall, "peak_rss_mib": rss,
+            "test_ndcg@10": ndcg, "test_mrr@10": ndcg, "test_recall@10": ndcg}
+
+
+def test_zoo_summary_is_mean_and_sample_std_over_the_finished_seeds():
+    runs = [zoo_run("A", 1, 0.1, best_epoch=1, epoch_seconds=1.0, wall=10, rss=300),
+            zoo_run("A", 2, 0.2, best_epoch=2, epoch_seconds=3.0, wall=30, rss=500),
+            zoo_run("A", 3, 0.3, best_epoch=6, epoch_seconds=2.0, wall=20, rss=400),
+            zoo_run("A", 4, None, best_epoch=None, epoch_seconds=9.0, wall=900, rss=700, returncode="timeout"),
+            zoo_run("B", 1, 0.05)]
+    a, b = zoo.summaries(runs)
+    assert a["seeds"] == [1, 2, 3] and a["failed"] == [{"seed": 4, "returncode": "timeout", "wall_seconds": 900}]
+    assert a["test_ndcg@10_mean"] == pytest.approx(0.2) and a["test_ndcg@10_std"] == pytest.approx(0.1)
+    assert a["best_epoch_mean"] == 3
+    assert a["epoch_seconds_median"] == 2.5  # of 1, 2, 3 and the killed run's 9: its epochs were measured
+    assert a["wall_seconds_median"] == 20 and a["peak_rss_mib_max"] == 700
+    assert b["test_ndcg@10_mean"] == 0.05 and b["test_ndcg@10_std"] is None  # one seed: no spread
+    assert zoo.cells(a)[2:4] == ["3 (4: killed)", "0.2000 ± 0.1000"] and zoo.cells(b)[3] == "0.0500"
+    (killed,) = zoo.summaries([runs[3]])
+    assert zoo.cells(killed)[2:] == ["0 (4: killed)", "-", "-", "-", "-", "9.00", ">900", "700"]
+
+
+def test_zoo_runs_models_to_their_results_folders_and_tables_them(tmp_path):
+    data = write_pattern_dataset(tmp_path / "data")
+    out = tmp_path / "zoo.json"
+    done = run_script(str(BENCHMARKS / "zoo.py"), f"--data_path={data}", "--models=GRU4Rec,Caser",
+                      f"--json_out={out}", *ZOO_RUN)
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = json.loads(out.read_text())
+    assert [(run["model"], run["mode"], run["seed"]) for run in saved["runs"]] == [("GRU4Rec", "sequence", 1),
+                                                                                 ("Caser", "augment", 1)]
+    for run in saved["runs"]:
+        folder = tmp_path / run["results_folder"]
+        epochs, final = read_epochs(folder), json.loads((folder / "results.json").read_text())
+        assert run["epochs_run"] == len(epochs) == 2 and run["best_epoch"] == final["best_epoch"]
+        assert run["test_ndcg@10"] == final["test_result"]["ndcg@10"]
+        assert run["epoch_seconds_median"] == pytest.approx(sum(e["train_seconds"] for e in epochs) / 2, abs=1e-3)
+        assert run["settings"]["train_mode"] == run["mode"] and run["peak_rss_mib"] > 50
+        assert 0 < run["cpu_seconds"] and run["wall_seconds"] > run["epoch_seconds_median"]
+    table = done.stdout.split("\n\n")[-1]
+    assert table.strip() == saved["table"]
+    gru = next(line.split() for line in table.splitlines() if line.startswith("GRU4Rec"))
+    first = saved["runs"][0]
+    assert gru[:6] == ["GRU4Rec", "sequence", "1", f"{first['test_recall@10']:.4f}", f"{first['test_mrr@10']:.4f}",
+                       f"{first['test_ndcg@10']:.4f}"]
+    assert gru[-2:] == [f"{first['wall_seconds']:.0f}", f"{first['peak_rss_mib']:.0f}"]
+
+    markdown = run_script(str(BENCHMARKS / "zoo.py"), "--markdown", str(out))
+    assert markdown.returncode == 0, markdown.stderr
+    lines = markdown.stdout.splitlines()
+    assert lines[0].startswith("| model | mode | seeds | test Recall@10 |") and lines[1].startswith("|---|")
+    assert lines[2] == "| " + " | ".join(zoo.cells(saved["summary"][0])) + " |" and lines[3].startswith("| Caser |")
+
+    drawn = run_script(str(BENCHMARKS / "zoo.py"), "--plot", str(out))
+    assert drawn.returncode == 0, drawn.stderr
+    assert drawn.stdout.split() == [str(tmp_path / "zoo.png"), str(tmp_path / "zoo.svg")]
+    assert (tmp_path / "zoo.png").read_bytes()[:4] == b"\x89PNG"
+    assert "test NDCG@10" in (tmp_path / "zoo.svg").read_text()  # text kept as text
+
+    # --resume runs only what the file lacks; --timeout kills a run and records what it finished
+    again = run_script(str(BENCHMARKS / "zoo.py"), f"--data_path={data}", "--models=GRU4Rec,Caser,NARM",
+                       f"--json_out={out}", "--resume", "--timeout=0.5", *ZOO_RUN)
+    runs = json.loads(out.read_text())["runs"]
+    assert again.returncode == 1 and len(runs) == 3, again.stderr[-3000:]
+    assert runs[:2] == saved["runs"] and runs[2]["model"] == "NARM" and runs[2]["returncode"] == "timeout"
+    assert "NARM-sequence-1: timeout" in again.stderr
+
+
+def test_a_run_killed_before_its_config_was_written_has_no_epochs(tmp_path):
+    (tmp_path / "results" / "GRU4Rec-toy-run").mkdir(parents=True)  # the folder exists, config.yaml not yet
+    measured = read_run(tmp_path / "results")
+    assert measured["epochs_run"] == 0 and measured["best_epoch"] is None and measured["test_ndcg@10"] is None
+
+
+def test_zoo_names_a_mode_a_model_lacks():
+    done = run_script(str(BENCHMARKS / "zoo.py"), "--models=GRU4Rec,Caser", "--train_mode=sequence")
+    assert done.returncode == 2 and "not a mode of Caser" in done.stderr

@@ -1,0 +1,298 @@
+"""The model zoo side by side: every model of the registry trained to early stopping on MovieLens-100k
+in its fastest training mode, over seeds, each run a `python run.py` child process.
+
+    python benchmarks/zoo.py --data_path=../shared/datasets [--models=SASRec,NARM] [--train_mode=augment] \\
+        [--seeds=2020,2021,2022] [--num_threads=1] [--timeout=S] [--json_out=FILE] [--resume] [--key=value ...]
+    python benchmarks/zoo.py --markdown FILE.json [FILE.json ...]
+    python benchmarks/zoo.py --plot FILE.json
+
+A model trains in train_mode 'sequence' where its ModelSpec.train_modes has it (one pass per
+history), else in 'augment' (`--train_mode=` forces one for every model; a model without it is an
+error), with its own defaults for everything else; any further --key=value goes to every run
+(`--epochs=3` for a quick look, `--dataset=NAME` for another dataset under --data_path). Runs go
+one at a time. Every figure of a run is read from its results folder (`epochs.jsonl`,
+`results.json`), never from its console: test Recall@10, MRR@10 and NDCG@10 of the best epoch, the
+best epoch, the median training seconds of its epochs; the child itself gives its wall seconds
+(seconds to early stopping: loading, training, validating and testing), CPU seconds and peak
+resident set size (its rusage from os.wait4). `--timeout=S` kills a run after S seconds; it is
+recorded with the epochs it finished.
+
+Prints one row per run, then the table: per model and mode, the mean and standard deviation over
+seeds (sample standard deviation; none for one seed) of the test metrics, the mean best epoch, the
+median over runs of each run's median epoch seconds, the median seconds to early stopping and the
+largest peak RSS. `--json_out` is rewritten after every run (a stopped benchmark keeps what it
+measured; `--resume` skips the runs it already holds with the same settings), and each run's
+results folder and console output are kept beside it (`<json_out stem>.runs/<model>-<mode>-<seed>/`).
+`--markdown` prints the table of saved JSON files as Markdown (for docs); `--plot` draws test
+NDCG@10 and MRR@10 with standard-deviation error bars and the seconds to early stopping, one bar
+per model, as `<json stem>.png` and `.svg` beside the JSON (needs matplotlib).
+"""
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from bench_common import METRICS, environment, fmt, format_table, load_1min, read_run, run_child, write_json
+from gru4recf.atomic_write import atomic_write_bytes
+from gru4recf.config import parse_cli_args
+from gru4recf.models.registry import models
+from gru4recf.models.spec import ModelSpec
+from gru4recf.plots import FORMATS, pyplot  # matplotlib is imported by pyplot(): the benchmark runs without it
+
+ROOT = Path(__file__).resolve().parent.parent
+FASTEST_FIRST = ("sequence", "augment")
+TABLE_METRICS = ("recall@10", "mrr@10", "ndcg@10")
+TITLES = {"recall@10": "Recall@10", "mrr@10": "MRR@10", "ndcg@10": "NDCG@10"}
+
+
+def fastest_mode(spec: ModelSpec, forced: Optional[str] = None) -> str:
+    """The training mode a model runs in: `forced` where given, else 'sequence' where it has it,
+    else 'augment'; 'fitted' for a model fitted instead of trained by gradients."""
+    if spec.fitted:
+        return "fitted"
+    if forced is not None:
+        return forced
+    return next(mode for mode in FASTEST_FIRST if mode in spec.train_modes)
+
+
+def run_settings(model: str, mode: str, seed: int, extra: dict, num_threads: int) -> dict:
+    """The keys a run is given (and by which --resume knows it)."""
+    keys = dict(extra, model=model, seed=seed, num_threads=num_threads, show_progress=False)
+    if mode != "fitted":
+        keys["train_mode"] = mode
+    return keys
+
+
+def run_one(model: str, mode: str, seed: int, settings: dict, args, keep: Optional[Path]) -> dict:
+    """One `run.py` run in a child process; its results folder (and console output) are kept in
+    `keep` when given, its checkpoints and log file are not."""
+    work = Path(tempfile.mkdtemp(prefix="zoo_"))
+    results_dir = keep if keep is not None else work / "results"
+    if keep is not None:
+        shutil.rmtree(keep, ignore_errors=True)  # a run of this name that did not finish before
+    command = [sys.executable, str(ROOT / "run.py"), f"--data_path={args.data_path}"]
+    command += [f"--{key}={value}" for key, value in settings.items()]
+    command += [f"--log_dir={work / 'log'}", f"--checkpoint_dir={work / 'saved'}", f"--results_dir={results_dir}"]
+    load_start = load_1min()
+    child = run_child(command, ROOT, dict(os.environ), args.timeout)
+    measured = read_run(results_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / "console.log").write_text(" ".join(command) + "\n\n" + child.output, encoding="utf-8")
+    folders = sorted(results_dir.glob("*/")) if keep is not None else []
+    train_seconds = [epoch["train_seconds"] for epoch in measured["epochs"]]
+    row = {"model": model, "mode": mode, "seed": seed, "returncode": child.returncode,
+           "wall_seconds": round(child.wall_seconds, 2), "cpu_seconds": round(child.cpu_seconds, 2),
+           "peak_rss_mib": round(child.peak_rss_mib, 1),
+           "epoch_seconds_median": round(statistics.median(train_seconds), 3) if train_seconds else None,
+           "load_1min_start": load_start, "load_1min_end": load_1min(), "settings": settings,
+           "command": " ".join(["python", "run.py"] + command[2:-3]),
+           "results_folder": str(folders[0].relative_to(keep.parent.parent)) if folders else None}
+    row.update(measured)
+    if child.returncode != 0:
+        row["error_tail"] = child.output[-2000:]
+    return row
+
+
+def mean_std(values: Sequence[float]) -> tuple:
+    """(mean, sample standard deviation) of `values`; (None, None) for none, std None for one."""
+    if not values:
+        return None, None
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def summaries(runs: List[dict]) -> List[dict]:
+    """Per (model, mode), in the order the runs first name them: the test metrics' mean and standard
+    deviation and the mean best epoch over the finished runs, the median of the runs' median
+    epoch seconds (killed runs too: their epochs were measured), the median wall seconds of the
+    finished runs (seconds to early stopping) and the largest peak RSS of all of them."""
+    groups: Dict[tuple, List[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["model"], run["mode"]), []).append(run)
+    out = []
+    for (model, mode), members in groups.items():
+        done = [run for run in members if run["returncode"] == 0]
+        epoch_seconds = [run["epoch_seconds_median"] for run in members if run["epoch_seconds_median"] is not None]
+        row = {"model": model, "mode": mode, "seeds": [run["seed"] for run in done],
+               "failed": [{"seed": run["seed"], "returncode": run["returncode"], "wall_seconds": run["wall_seconds"]}
+                          for run in members if run["returncode"] != 0],
+               "best_epoch_mean": mean_std([run["best_epoch"] for run in done])[0],
+               "epoch_seconds_median": statistics.median(epoch_seconds) if epoch_seconds else None,
+               "wall_seconds_median": statistics.median(run["wall_seconds"] for run in done) if done else None,
+               "peak_rss_mib_max": max(run["peak_rss_mib"] for run in members)}
+        for metric in METRICS:
+            row[f"test_{metric}_mean"], row[f"test_{metric}_std"] = mean_std([run[f"test_{metric}"] for run in done])
+        out.append(row)
+    return out
+
+
+def mean_pm_std(row: dict, metric: str, pm: str = " ± ") -> str:
+    mean, std = row[f"test_{metric}_mean"], row[f"test_{metric}_std"]
+    return fmt(mean) + ("" if std is None else f"{pm}{std:.4f}")
+
+
+def seeds_cell(row: dict) -> str:
+    failed = ", ".join(f"{f['seed']}: {'killed' if f['returncode'] == 'timeout' else 'exit ' + str(f['returncode'])}"
+                       for f in row["failed"])
+    return str(len(row["seeds"])) + (f" ({failed})" if failed else "")
+
+
+def killed_after(row: dict) -> Optional[float]:
+    """The longest wall seconds of a model's killed runs when none of its runs finished: it needs more."""
+    killed = [f["wall_seconds"] for f in row["failed"] if f["returncode"] == "timeout"]
+    return max(killed) if killed and not row["seeds"] else None
+
+
+def cells(row: dict, pm: str = " ± ") -> List[str]:
+    """A summary row as the text and Markdown tables show it (s to stop '>S': every run was killed)."""
+    seconds, killed = row["wall_seconds_median"], killed_after(row)
+    stop = f"{seconds:.0f}" if seconds is not None else f">{killed:.0f}" if killed is not None else "-"
+    return [row["model"], row["mode"], seeds_cell(row), *(mean_pm_std(row, m, pm) for m in TABLE_METRICS),
+            fmt(row["best_epoch_mean"], 1), fmt(row["epoch_seconds_median"], 2), stop,
+            f"{row['peak_rss_mib_max']:.0f}"]
+
+
+HEADER = ["model", "mode", "seeds", "test Recall@10", "test MRR@10", "test NDCG@10", "best epoch", "s/epoch",
+          "s to stop", "peak RSS MiB"]
+
+
+def summary_table(rows: List[dict]) -> str:
+    return format_table([HEADER] + [cells(row) for row in rows], header=True)
+
+
+def markdown_table(rows: List[dict]) -> str:
+    """The table as Markdown (docs): mean ± standard deviation over seeds; s/epoch the median epoch,
+    s to stop the median wall seconds of a whole run, peak RSS the largest of the runs."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(cells(row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def runs_table(runs: List[dict]) -> str:
+    rows = [["model", "mode", "seed", "status", "epochs", "best", "test R@10", "test MRR", "test NDCG", "s/epoch",
+             "wall s", "CPU s", "peak RSS MiB", "load"]]
+    for run in runs:
+        rows.append([run["model"], run["mode"], run["seed"], "ok" if run["returncode"] == 0 else run["returncode"],
+                     run["epochs_run"], "-" if run["best_epoch"] is None else run["best_epoch"],
+                     *(fmt(run[f"test_{m}"]) for m in TABLE_METRICS), fmt(run["epoch_seconds_median"], 2),
+                     f"{run['wall_seconds']:.1f}", f"{run['cpu_seconds']:.1f}", f"{run['peak_rss_mib']:.0f}",
+                     f"{run['load_1min_start']}-{run['load_1min_end']}"])
+    return format_table(rows, header=True)
+
+
+def plot(path: Path) -> List[Path]:
+    """Test NDCG@10 and MRR@10 (error bars: standard deviation over seeds) and the seconds to early
+    stopping, one bar per model, as `<stem>.png` and `.svg` beside the JSON file. A model none of
+    whose runs finished has no metric bars, and a hatched grey bar at the seconds it was killed after."""
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    rows = summaries(saved["runs"])
+    plt = pyplot()
+    figure, axes = plt.subplots(1, 3, figsize=(4 + 1.1 * len(rows) * 3, 4.2))
+    labels = [row["model"] if row["mode"] in ("sequence", "fitted") else f"{row['model']}\n({row['mode']})"
+              for row in rows]
+    positions = range(len(rows))
+    nan = float("nan")  # no bar
+    for axis, metric in zip(axes, ("ndcg@10", "mrr@10")):
+        means = [nan if row[f"test_{metric}_mean"] is None else row[f"test_{metric}_mean"] for row in rows]
+        stds = [row[f"test_{metric}_std"] or 0.0 for row in rows]
+        axis.bar(positions, means, yerr=stds, capsize=4, color="tab:blue")
+        axis.set(ylabel=f"test {TITLES[metric]}", title=f"test {TITLES[metric]} (± std over seeds)")
+    axes[2].bar(positions, [nan if row["wall_seconds_median"] is None else row["wall_seconds_median"] for row in rows],
+                color="tab:orange")
+    killed = [killed_after(row) for row in rows]
+    axes[2].bar(positions, [nan if seconds is None else seconds for seconds in killed], color="lightgrey",
+                hatch="//", edgecolor="grey", label="killed (needs more)")
+    if any(seconds is not None for seconds in killed):
+        axes[2].legend(loc="upper right", fontsize=8)
+    axes[2].set(ylabel="seconds (median over seeds)", title="seconds to early stopping")
+    for axis in axes:
+        axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
+    failed = [f"{row['model']} seed {f['seed']} " + ("killed" if f["returncode"] == "timeout" else
+                                                       f"exit {f['returncode']}") for row in rows for f in row["failed"]]
+    seeds = sorted({run["seed"] for run in saved["runs"]})
+    figure.suptitle(f"{path.name}: seeds {','.join(map(str, seeds))}, train_mode 'sequence' unless named"
+                    + (f"; failed: {', '.join(failed)}" if failed else ""), fontsize=9)
+    figure.tight_layout()
+    written = []
+    try:
+        for suffix in FORMATS:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=suffix, dpi=120)
+            written.append(path.with_suffix(f".{suffix}"))
+            atomic_write_bytes(written[-1], buffer.getvalue())
+    finally:
+        plt.close(figure)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
+    parser.add_argument("--data_path", default="../shared/datasets", help="folder holding ml-100k/")
+    parser.add_argument("--models", help="comma-separated model names (default: every model of the registry)")
+    parser.add_argument("--train_mode", choices=FASTEST_FIRST, help="train every model in this mode")
+    parser.add_argument("--seeds", default="2020,2021,2022", help="comma-separated seeds")
+    parser.add_argument("--num_threads", type=int, default=1, help="torch threads of every run")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds after which a run is killed")
+    parser.add_argument("--json_out", help="write every run and the table to this JSON file after each run")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in --json_out and skip those with the same settings")
+    parser.add_argument("--markdown", nargs="+", metavar="JSON", help="run nothing: print these files' table as Markdown")
+    parser.add_argument("--plot", metavar="JSON", help="run nothing: draw this file's comparison as PNG and SVG")
+    args, rest = parser.parse_known_args(argv)
+    if args.markdown:
+        print(markdown_table(summaries([run for path in args.markdown
+                                        for run in json.loads(Path(path).read_text(encoding="utf-8"))["runs"]])))
+        return 0
+    if args.plot:
+        for written in plot(Path(args.plot)):
+            print(written)
+        return 0
+    extra = parse_cli_args(rest)
+    reserved = sorted(set(extra) & {"model", "train_mode", "seed", "num_threads", "data_path", "results_dir"})
+    if reserved:
+        parser.error(f"{', '.join(reserved)}: set by this benchmark (--models, --train_mode, --seeds, --num_threads, "
+                     "--data_path), not a key for every run")
+    registry = models()
+    names = args.models.split(",") if args.models else sorted(registry)
+    unknown = [name for name in names if name not in registry]
+    if unknown:
+        parser.error(f"unknown models {unknown}; available: {', '.join(sorted(registry))}")
+    unable = [name for name in names if args.train_mode and args.train_mode not in registry[name].train_modes]
+    if unable:
+        parser.error(f"--train_mode={args.train_mode}: not a mode of {', '.join(unable)} (leave them out with --models)")
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    out = Path(args.json_out) if args.json_out else None
+    runs: List[dict] = []
+    if args.resume and out is not None and out.exists():
+        runs = json.loads(out.read_text(encoding="utf-8"))["runs"]
+    for name in names:
+        mode = fastest_mode(registry[name], args.train_mode)
+        for seed in seeds:
+            settings = run_settings(name, mode, seed, extra, args.num_threads)
+            if any(run["settings"] == settings for run in runs):
+                continue
+            tag = f"{name}-{mode}-{seed}"
+            run = run_one(name, mode, seed, settings, args, out.with_suffix(".runs") / tag if out else None)
+            runs.append(run)
+            print(f"{tag}: {run['returncode'] if run['returncode'] != 0 else 'ok'}, {run['epochs_run']} epochs "
+                  f"(best {run['best_epoch']}), test NDCG@10 {fmt(run['test_ndcg@10'])}, {run['wall_seconds']:.0f} s, "
+                  f"peak RSS {run['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
+            if out is not None:  # after every run, so that a long benchmark stopped midway keeps what it measured
+                write_json(str(out), {"extra": extra, "seeds": seeds, "environment": environment(), "runs": runs,
+                                      "summary": summaries(runs), "table": summary_table(summaries(runs))})
+    print(runs_table(runs))
+    print()
+    print(summary_table(summaries(runs)))
+    return 0 if all(run["returncode"] == 0 for run in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
