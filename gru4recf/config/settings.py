@@ -99,6 +99,8 @@ def reference_table(settings: type, defaults: Optional[Mapping[str, str]] = None
     """The Markdown table of a settings class: key, default, allowed values, meaning. `defaults`
     replaces the printed default of some keys (e.g. one read from the environment)."""
     defaults = defaults or {}
+    if not settings.keys():
+        return "No keys of its own."
     lines = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
     values = settings.defaults()
     for key, (_, info) in settings.keys().items():
