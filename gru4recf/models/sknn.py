@@ -23,7 +23,7 @@ from ..data.batching import Batch
 from ..data.dataset import SequenceDataset
 from ..data.split import Examples
 from .base import FittedRecommender
-from .itemknn import training_sequences
+from .neighbours import training_sequences
 from .spec import Catalogue, ModelSettings, ModelSpec
 
 
