@@ -97,10 +97,13 @@ def search_plot(path: Path) -> List[Path]:
         axis.scatter(positions, [row["valid_score"] for row in done], alpha=0.7)
         axis.scatter([positions[done.index(best)]], [best["valid_score"]], marker="*", s=200, color="tab:red",
                      label=f"best: {best['valid_score']:.4f}")
+        values = [row[name] for row in done]
         if labels is not None:
             axis.set_xticks(range(len(labels)), labels, rotation=30)
-        elif _spans_decades([row[name] for row in done]):
+        elif _spans_decades(values):
             axis.set_xscale("log")
+        elif all(isinstance(v, int) for v in values):
+            axis.set_xticks(sorted(set(values)))
         axis.set(xlabel=name, ylabel=f"validation {metric}")
         axis.legend(loc="lower right")
     failed = len(rows) - len(done)

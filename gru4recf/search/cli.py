@@ -99,7 +99,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 1
     print(f"best parameters: {result.best_params} (trial {result.best_trial})")
-    print(f"best valid: {result.best_valid_result}")
-    print(f"test result: {result.best_test_result}")
+    from ..evaluation.metrics import format_result
+
+    print(f"best valid: {format_result(result.best_valid_result)}")
+    print(f"test result: {format_result(result.best_test_result)}")
     print(f"best config: {result.best_config_file}  (python run.py --config_files={result.best_config_file})")
     return 0
