@@ -194,24 +194,23 @@ def plot(path: Path) -> List[Path]:
     saved = json.loads(path.read_text(encoding="utf-8"))
     rows = summaries(saved["runs"])
     plt = pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(4 + 1.1 * len(rows) * 3, 4.2))
+    figure, axes = plt.subplots(1, 3, figsize=(3 * max(4.0, 1.0 + 0.55 * len(rows)), 4.2))
     labels = [row["model"] if row["mode"] in ("sequence", "fitted") else f"{row['model']}\n({row['mode']})"
               for row in rows]
     positions = range(len(rows))
     nan = float("nan")  # no bar
     for axis, metric in zip(axes, ("ndcg@10", "mrr@10")):
         means = [nan if row[f"test_{metric}_mean"] is None else row[f"test_{metric}_mean"] for row in rows]
-        stds = [row[f"test_{metric}_std"] or 0.0 for row in rows]
+        stds = [nan if row[f"test_{metric}_std"] is None else row[f"test_{metric}_std"] for row in rows]
         axis.bar(positions, means, yerr=stds, capsize=4, color="tab:blue")
         axis.set(ylabel=f"test {TITLES[metric]}", title=f"test {TITLES[metric]} (± std over seeds)")
     axes[2].bar(positions, [nan if row["wall_seconds_median"] is None else row["wall_seconds_median"] for row in rows],
                 color="tab:orange")
     killed = [killed_after(row) for row in rows]
     axes[2].bar(positions, [nan if seconds is None else seconds for seconds in killed], color="lightgrey",
-                hatch="//", edgecolor="grey", label="killed (needs more)")
-    if any(seconds is not None for seconds in killed):
-        axes[2].legend(loc="upper right", fontsize=8)
-    axes[2].set(ylabel="seconds (median over seeds)", title="seconds to early stopping")
+                hatch="//", edgecolor="grey")
+    axes[2].set(ylabel="seconds (median over seeds)", title="seconds to early stopping"
+                + ("\n(hatched: killed, needs more)" if any(seconds is not None for seconds in killed) else ""))
     for axis in axes:
         axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
     failed = [f"{row['model']} seed {f['seed']} " + ("killed" if f["returncode"] == "timeout" else
