@@ -264,7 +264,8 @@ def main(argv=None) -> int:
     unknown = [name for name in names if name not in registry]
     if unknown:
         parser.error(f"unknown models {unknown}; available: {', '.join(sorted(registry))}")
-    unable = [name for name in names if args.train_mode and args.train_mode not in registry[name].train_modes]
+    unable = [name for name in names if args.train_mode and not registry[name].fitted
+              and args.train_mode not in registry[name].train_modes]  # a fitted model is fitted whatever the mode
     if unable:
         parser.error(f"--train_mode={args.train_mode}: not a mode of {', '.join(unable)} (leave them out with --models)")
     seeds = [int(seed) for seed in args.seeds.split(",")]
