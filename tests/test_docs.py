@@ -208,3 +208,9 @@ def test_the_key_index_the_command_lines_check_early_is_the_generated_one():
 
     shipped = ROOT / "gru4recf" / "config" / "keys.json"
     assert shipped.read_text(encoding="utf-8") == key_index(), REGENERATE
+
+
+def test_the_zoo_table_of_the_results_page_is_generated_from_the_benchmark_json():
+    table = subprocess.run([sys.executable, "benchmarks/zoo.py", "--markdown", "benchmarks/results/zoo_seed2020.json"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert table.count("\n") >= 4 and table in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
