@@ -278,7 +278,7 @@ def chosen_settings(config: Config) -> str:
     dataset's), with where each came from: what the console shows of a run's configuration."""
     chosen = [f"{key}={config[key]!r} ({source})" for key, source in config.sources.items()
               if not (source == "default" or source.endswith(" defaults") or source == "arguments")]
-    return "settings other than the defaults: " + (", ".join(chosen) if chosen else "none")
+    return f"{config.model} on {config.dataset}; settings other than the defaults: " + (", ".join(chosen) or "none")
 
 
 def closing_summary(run_id: str, trainer: Optional[Trainer], seconds: float, checkpoints: Optional[RunCheckpoints],
@@ -352,8 +352,7 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
                                "best_checkpoint": str(checkpoints.best_path),
                                "last_checkpoint": None if run.trainer is None else str(checkpoints.last_path)})
         outcome["results_dir"] = str(results.folder)
-    log_outcome(logger, closing_summary(run_id, run.trainer, time.time() - started, checkpoints, results,
-                                log_file))
+    log_outcome(logger, closing_summary(run_id, run.trainer, time.time() - started, checkpoints, results, log_file))
     return outcome
 
 

@@ -147,7 +147,7 @@ def test_the_console_shows_the_chosen_settings_and_the_results_once_then_a_closi
     lines = captured.err.splitlines()
     assert "configuration:" not in captured.err and "model = 'GRU4RecF'" not in captured.err
     if state == "INFO":
-        (chosen,) = [line for line in lines if line.startswith("settings other than the defaults: ")]
+        (chosen,) = [line for line in lines if line.startswith("GRU4RecF on toy; settings other than the defaults: ")]
         assert "epochs=2 (command line)" in chosen and "learning_rate" not in chosen
     (test_line,) = [line for line in lines if line.startswith("test result: ")]
     assert re.fullmatch(r"test result: (\S+@\d+ \d\.\d{4}  )*\S+@\d+ \d\.\d{4}", test_line), test_line

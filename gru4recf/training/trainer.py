@@ -10,6 +10,7 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
+
 from ..data.batching import Batch
 from ..distributed import StepRunner
 from ..errors import TrainingError
