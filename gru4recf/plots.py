@@ -18,6 +18,7 @@ import yaml
 
 from .atomic_write import atomic_write_bytes
 from .errors import ConfigError, OutputError
+from .search.results import trial_row
 from .training.results import CONFIG_FILE, EPOCHS_FILE, RESULTS_FILE, read_epochs
 
 FORMATS = ("png", "svg")
@@ -124,11 +125,8 @@ def _search_rows(path: Path) -> List[dict]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict) or "trial" not in row or "status" not in row:
+        row = trial_row(line)
+        if row is None:
             raise ConfigError(f"{path}, line {number}: not a trial row written by run_hyper (nor a run's results "
                               "folder)")
         rows.append(row)

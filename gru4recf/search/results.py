@@ -16,6 +16,17 @@ from ..errors import ConfigError, OutputError
 FINISHED = ("ok", "failed")
 
 
+def trial_row(line: str) -> Optional[dict]:
+    """The trial row a line of a results file holds, or None when it holds none."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("trial"), int) or row.get("status") not in FINISHED:
+        return None
+    return row
+
+
 def read_results(path: str, search_id: str) -> Dict[int, dict]:
     """The finished trials of a results file by trial number ({} when the file does not exist).
 
@@ -33,11 +44,8 @@ def read_results(path: str, search_id: str) -> Dict[int, dict]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict) or not isinstance(row.get("trial"), int) or row.get("status") not in FINISHED:
+        row = trial_row(line)
+        if row is None:
             raise ConfigError(f"results file {path}, line {number}: not a trial row written by run_hyper; "
                               "use another --output_file or delete this one")
         if row.get("search_id") != search_id:
