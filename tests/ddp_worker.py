@@ -38,8 +38,8 @@ FIRST_STEP_CASES = {
 EVAL_SETTINGS = {"eval_batch_size": 7, "metric_decimal_place": 12}
 # The session protocol: sessions, the time split, the next click at every position, median ties.
 SESSIONS = "ddp_sessions"
-SESSION_SETTINGS = dict(EVAL_SETTINGS, model="GRU4Rec", dataset=SESSIONS, SESSION_ID_FIELD="session_id", rank_ties="median",
-                        eval_args={"split": {"TS": {"valid_days": 2, "test_days": 2}}})
+SESSION_SETTINGS = dict(EVAL_SETTINGS, model="GRU4Rec", dataset=SESSIONS, SESSION_ID_FIELD="session_id",
+                        rank_ties="median", eval_args={"split": {"TS": {"valid_days": 2, "test_days": 2}}})
 # The training run compared with the command line's interrupted-and-resumed run.
 RUN_SETTINGS = {"train_mode": "sequence", "train_batch_size": 64, "epochs": 3}
 
