@@ -12,8 +12,9 @@ script counts the test predictions and measures leave-one-out's leakage: the sha
 targets that are older than the latest training interaction, and the mean share of the training
 interactions that come after the test target they help to predict. Under the time split every
 training interaction precedes the validation window: only test clicks older than that (early in a
-long sequence) can have training data after them. Any further --key=value goes to every run. `--json_out` is rewritten after every run
-and `--resume` skips runs it holds with the same settings, as in zoo.py.
+long sequence) can have training data after them. Any further --key=value goes to every run.
+`--json_out` is rewritten after every run and `--resume` skips runs it holds with the same
+settings, as in zoo.py.
 """
 import argparse
 import json
