@@ -334,3 +334,20 @@ def test_a_converted_dataset_reads_back_as_atomic_files(tmp_path):
 
 def test_raw_format_header_is_the_columns_joined():
     assert RawFormat(";", ("a", "b"), header=True).header_line == "a;b"
+
+
+def test_the_fast_number_writer_matches_pandas_formatting(tmp_path):
+    from gru4recf.data.convert.writing import write_dataset
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"session_id": np.r_[0, rng.integers(0, 10**12, 999)],
+                          "timestamp": np.r_[0.005, rng.integers(0, 2 * 10**12, 999) / 1000]})
+    types = {"session_id": "token", "timestamp": "float"}
+    write_dataset(tmp_path, "x", frame, types)
+    expected = frame.to_csv(sep="\t", header=False, index=False, lineterminator="\n", float_format="%.3f")
+    assert (tmp_path / "x.inter").read_text() == "session_id:token\ttimestamp:float\n" + expected
+    write_dataset(tmp_path, "y", frame.assign(timestamp=np.floor(frame["timestamp"])), types)  # whole seconds
+    assert (tmp_path / "y.inter").read_text().splitlines()[1:3] == ["0\t0", f"{frame.session_id[1]}\t"
+                                                                     f"{int(frame.timestamp[1])}"]
