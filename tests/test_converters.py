@@ -351,3 +351,37 @@ def test_the_fast_number_writer_matches_pandas_formatting(tmp_path):
     write_dataset(tmp_path, "y", frame.assign(timestamp=np.floor(frame["timestamp"])), types)  # whole seconds
     assert (tmp_path / "y.inter").read_text().splitlines()[1:3] == ["0\t0", f"{frame.session_id[1]}\t"
                                                                      f"{int(frame.timestamp[1])}"]
+
+
+def test_a_price_that_is_not_a_number_names_file_line_and_column(tmp_path):
+    raw = rees46_raw(tmp_path / "raw")
+    write(raw, "2019-Oct.csv", [REES_HEADER, "2019-10-15 10:00:00 UTC,view,2,200,,,200.0,2,s",
+                                "2019-10-15 10:00:01 UTC,view,3,200,,,nan,2,s"])
+    with pytest.raises(DataFormatError, match=r"2019-Oct.csv: line 3, column 'price': value 'nan' is not a finite"):
+        rees46.convert(raw, tmp_path / "out", LENIENT)
+
+
+def test_files_without_rows_or_views_are_errors_that_say_so(tmp_path):
+    raw = diginetica_raw(tmp_path / "dg")
+    write(raw, "train-item-views.csv", [VIEWS_HEADER])
+    with pytest.raises(DatasetError, match=r"train-item-views.csv has no rows; expected lines 'sessionId;userId"):
+        diginetica.convert(raw, tmp_path / "out", LENIENT)
+    raw = write(tmp_path / "yc", "yoochoose-clicks.dat", [""])
+    with pytest.raises(DatasetError, match=r"yoochoose-clicks.dat has no rows"):
+        convert("yoochoose", raw, tmp_path / "out")
+    raw = write(tmp_path / "rr", "events.csv", [EVENTS_HEADER])
+    with pytest.raises(DatasetError, match=r"events.csv has no rows"):
+        convert("retailrocket", raw, tmp_path / "out")
+    raw = write(tmp_path / "rees", "2019-Oct.csv", [REES_HEADER, "2019-10-15 10:00:00 UTC,cart,2,200,,,1.5,2,s"])
+    with pytest.raises(DatasetError, match=r"the REES46 files in .* hold no view events"):
+        convert("rees46", raw, tmp_path / "out")
+
+
+def test_a_feature_with_a_tab_cannot_be_written_and_nothing_is(tmp_path):
+    raw = rees46_raw(tmp_path / "raw")
+    write(raw, "2019-Oct.csv", [REES_HEADER, "2019-10-15 10:00:00 UTC,view,4,200,,ac\tme,2.0,2,s",
+                                "2019-10-15 10:00:01 UTC,view,1,200,,,2.0,2,s"])
+    with pytest.raises(DataFormatError, match=r"rees46.item: column 'brand' holds a tab or line break \('ac\\tme'\)"):
+        rees46.convert(raw, tmp_path / "out", LENIENT)
+    assert not (tmp_path / "out" / "rees46" / "rees46.item").exists()
+    assert not (tmp_path / "out" / "rees46" / "rees46.inter").exists()
