@@ -11,7 +11,7 @@ from gru4recf.cli import main
 from gru4recf.data.atomic_files import read_atomic
 from gru4recf.data.convert import convert, raw_files
 from gru4recf.data.convert import diginetica, rees46, retailrocket, yoochoose
-from gru4recf.data.convert.raw_csv import RawFormat, read_raw
+from gru4recf.data.convert.raw_csv import RawFormat, read_all, read_raw
 from gru4recf.data.convert.sessions import Protocol
 from gru4recf.errors import ConfigError, DataFormatError, DatasetError
 
@@ -114,6 +114,14 @@ def test_a_malformed_yoochoose_line_names_file_line_and_expectation(tmp_path, li
         convert("yoochoose", raw, tmp_path / "out")
     assert str(error.value).startswith(f"{raw / 'yoochoose-clicks.dat'}: {problem}")
     assert not (tmp_path / "out" / "yoochoose" / "yoochoose.inter").exists()
+
+
+def test_crlf_line_ends_a_bom_and_no_final_newline_are_read(tmp_path):
+    (tmp_path / "events.csv").write_bytes(b"\xef\xbb\xbf" + EVENTS_HEADER.encode() + b"\r\n1000,7,view,11,\r\n"
+                                          b"2000,7,transaction,11,55")
+    frame = read_all(tmp_path / "events.csv", retailrocket.EVENTS)
+    assert frame.to_dict("list") == {"timestamp": [1000, 2000], "visitorid": [7, 7], "event": ["view", "transaction"],
+                                     "itemid": [11, 11]}
 
 
 def test_line_numbers_count_across_blocks_and_blank_lines(tmp_path):

@@ -105,6 +105,7 @@ def _parse_block(path: Path, block: bytes, fmt: RawFormat, first_line: int,
     """The typed rows of `block` (whole lines starting at line `first_line`) and its line count."""
     if b"\r" in block:
         block = block.replace(b"\r\n", b"\n")
+        block = block[:-1] if block.endswith(b"\r") else block  # the last line of a file without a final newline
     starts, ends = _line_bounds(block)
     blank = starts == ends
     counts = _field_counts(block, ends, fmt.sep)
