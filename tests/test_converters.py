@@ -154,7 +154,7 @@ def diginetica_raw(folder: Path, products=None) -> Path:
         "3;;2;10;2016-05-11",  # a single view: the session goes
     ])
     write(folder, "products.csv", products or [
-        "itemId;pricelog2;product.name.tokens", "1;8;4,11,4", "2;10.5;7", "4;3;9"])
+        "itemId;pricelog2;product.name.tokens", "1;8;4,11,4", "2;10.5;7", "3;;", "4;3;9"])
     write(folder, "product-categories.csv", ["itemId;categoryId", "1;101", "2;102", "3;103", "4;104"])
     return folder
 
@@ -167,10 +167,13 @@ def test_diginetica_times_sessions_and_item_features(tmp_path):
         ["1", "1", f"{day10:.3f}"], ["1", "2", f"{day10 + 1.5:.3f}"],
         ["2", "1", f"{day9 + 86400.5:.3f}"], ["2", "3", f"{day9 + 90000:.3f}"],  # starts 0.5 s after session 1
     ]
-    # item 3 has no products.csv row: no name tokens and price 0; item 4 is in no session
+    # item 3 has neither a price nor name tokens: price 0, no tokens; item 4 is in no session
     assert rows(folder / "diginetica.item") == [
         "item_id:token\tcategory:token\tname:token_seq\tprice:float",
         ["1", "101", "4 11 4", "8.0"], ["2", "102", "7", "10.5"], ["3", "103", "", "0.0"]]
+    write(tmp_path / "raw", "products.csv", ["itemId;pricelog2;product.name.tokens", "1;8;4,11,4", "2;10.5;7"])
+    folder = diginetica.convert(tmp_path / "raw", tmp_path / "out", LENIENT)  # item 3 without a products.csv row
+    assert rows(folder / "diginetica.item")[-1] == ["3", "103", "", "0.0"]
 
 
 def test_diginetica_refuses_a_second_row_for_an_item_and_a_wrong_header(tmp_path):
@@ -262,7 +265,7 @@ def rees46_raw(folder: Path) -> Path:
         REES_HEADER,
         "2019-11-01 00:20:00 UTC,cart,1,100,,acme,9.99,1,s-a",  # not a view: does not bridge the gap
         "2019-11-01 00:31:00 UTC,view,2,200,electronics.smartphone,,210.25,1,s-a",  # 61 min after the last view
-        "2019-11-01 01:31:00 UTC,view,3,300,,x,1.0,1,s-b",  # exactly 60 min later: same session
+        "2019-11-01 01:31:00 UTC,view,3,300,,x,,1,s-b",  # exactly 60 min later: same session; no price
     ])
     write(folder, "2019-Oct.csv", [
         REES_HEADER,
@@ -285,7 +288,7 @@ def test_rees46_view_sessions_and_latest_item_features(tmp_path):
     assert rows(folder / "rees46.item") == [
         "item_id:token\tcategory_id:token\tcategory_code:token\tbrand:token\tprice:float",
         ["1", "100", "", "acme", "9.99"],  # the cart event of Nov 1 is its latest
-        ["2", "200", "electronics.smartphone", "", "210.25"], ["3", "300", "", "x", "1.0"]]
+        ["2", "200", "electronics.smartphone", "", "210.25"], ["3", "300", "", "x", "0.0"]]  # empty price: 0
 
 
 def test_a_malformed_rees46_event_names_file_and_line(tmp_path):

@@ -13,7 +13,7 @@ session's earliest eventdate (00:00 UTC) plus timeframe / 1000 seconds; then the
 (gru4recf/data/convert/sessions.py). Item features: `category:token` (categoryId),
 `name:token_seq` (the name tokens), `price:float` (pricelog2 as published, the log2 of the price);
 an item missing from one of these files gets an empty category, or no name tokens and price 0 (the
-value the reader gives an item without an `.item` row). A second row for
+value the reader gives an item without an `.item` row), and an empty pricelog2 cell price 0. A second row for
 the same item in these files is an error. The 2023 study tests on the sessions of the last 7 days
 (configs/diginetica_sessions.yaml).
 """
@@ -35,7 +35,7 @@ RAW_FILES = ("train-item-views.csv", "products.csv", "product-categories.csv")
 VIEWS = RawFormat(";", ("sessionId", "userId", "itemId", "timeframe", "eventdate"), header=True,
                   kinds={"sessionId": "int", "itemId": "int", "timeframe": "int", "eventdate": "%Y-%m-%d"})
 PRODUCTS = RawFormat(";", ("itemId", "pricelog2", "product.name.tokens"), header=True,
-                     kinds={"itemId": "int", "pricelog2": "float", "product.name.tokens": "str"})
+                     kinds={"itemId": "int", "pricelog2": "float?", "product.name.tokens": "str"})
 CATEGORIES = RawFormat(";", ("itemId", "categoryId"), header=True, kinds={"itemId": "int", "categoryId": "str"})
 
 

@@ -36,9 +36,9 @@ class RawFormat:
 
     `columns` are the field names in file order; with `header` the first line must be exactly
     those names joined by `sep`. `kinds` maps the columns to keep to 'int' (int64), 'float'
-    (float64, finite), 'str' (text, empty allowed) or a time format for pandas.to_datetime such
-    as '%Y-%m-%d' or 'ISO8601' (read as UTC, returned as float64 unix seconds). Columns not in
-    `kinds` are counted but not kept.
+    (float64, finite), 'float?' (the same, an empty cell read as NaN), 'str' (text, empty allowed)
+    or a time format for pandas.to_datetime such as '%Y-%m-%d' or 'ISO8601' (read as UTC,
+    returned as float64 unix seconds). Columns not in `kinds` are counted but not kept.
     """
 
     sep: str
@@ -130,14 +130,14 @@ def _parse_block(path: Path, block: bytes, fmt: RawFormat, first_line: int,
 def _typed(path: Path, block: bytes, fmt: RawFormat, lines: np.ndarray) -> pd.DataFrame:
     keep = [name for name in fmt.columns if name in fmt.kinds]
     numeric = {name: (np.int64 if fmt.kinds[name] == "int" else np.float64) for name in keep
-               if fmt.kinds[name] in ("int", "float")}
+               if fmt.kinds[name] in ("int", "float")}  # 'float?' is read as text: empty cells are allowed
     try:
         frame = _read(block, fmt, keep, numeric)
     except (ValueError, OverflowError):  # some numeric cell is not a number: read text, name it below
         frame = _read(block, fmt, keep, {})
     for name in keep:
         kind = fmt.kinds[name]
-        if kind in ("int", "float"):
+        if kind in ("int", "float", "float?"):
             if frame[name].dtype == object:
                 frame[name] = _numbers(path, frame[name], kind, name, lines)
             elif kind == "float" and not np.isfinite(frame[name].to_numpy()).all():
@@ -155,9 +155,11 @@ def _read(block: bytes, fmt: RawFormat, keep: list, numeric: dict) -> pd.DataFra
 
 
 def _numbers(path: Path, column: pd.Series, kind: str, name: str, lines: np.ndarray) -> np.ndarray:
-    """The column as int64 / float64; the first cell that is not one is a DataFormatError."""
+    """The column as int64 / float64 (kind 'float?': empty cells NaN); the first cell that is not
+    one is a DataFormatError."""
     text = column.astype(str)
-    values = pd.to_numeric(text, errors="coerce").to_numpy(np.float64)
+    empty = (text.str.strip() == "").to_numpy() if kind == "float?" else np.zeros(len(text), bool)
+    values = pd.to_numeric(text.where(~empty, "0"), errors="coerce").to_numpy(np.float64, copy=True)
     ok = np.isfinite(values)
     if kind == "int":
         ok &= text.str.fullmatch(_INTEGER).to_numpy(bool)
@@ -166,8 +168,11 @@ def _numbers(path: Path, column: pd.Series, kind: str, name: str, lines: np.ndar
         at = int(bad[0])
         expected = "an integer such as 214536502" if kind == "int" else "a finite number such as 3.5"
         raise DataFormatError(f"{path}: line {lines[at]}, column {name!r}: value {column.iloc[at]!r} is not "
-                              f"{expected}")
-    return pd.to_numeric(text).to_numpy(np.int64 if kind == "int" else np.float64)
+                              f"{expected}" + (" (or empty)" if kind == "float?" else ""))
+    if kind == "int":
+        return pd.to_numeric(text).to_numpy(np.int64)
+    values[empty] = np.nan
+    return values
 
 
 def _times(path: Path, column: pd.Series, time_format: str, name: str, lines: np.ndarray) -> np.ndarray:

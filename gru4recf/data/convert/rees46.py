@@ -12,7 +12,7 @@ Conversion, as the 2023 study's rees46_preproc.py: only `view` events are kept; 
 (gru4recf/data/convert/sessions.py). Sessions are numbered 1, 2, ... in output order;
 `user_id:token` is the user. Item features from the item's latest event of any type (by time, ties:
 the later line): `category_id:token`, `category_code:token`, `brand:token` (empty when unknown),
-`price:float`. The study tests on the sessions of the last day before its fixed split time
+`price:float` (0 when that event's price cell is empty). The study tests on the sessions of the last day before its fixed split time
 1575158400 s (2019-12-01 00:00 UTC; configs/rees46_sessions.yaml).
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ _MONTH_FILE = re.compile(r"^(\d{4})-(" + "|".join(MONTHS) + r")\.csv$")
 EVENTS = RawFormat(",", ("event_time", "event_type", "product_id", "category_id", "category_code", "brand",
                          "price", "user_id", "user_session"), header=True,
                    kinds={"event_time": "%Y-%m-%d %H:%M:%S UTC", "event_type": "str", "product_id": "int",
-                          "category_id": "str", "category_code": "str", "brand": "str", "price": "float",
+                          "category_id": "str", "category_code": "str", "brand": "str", "price": "float?",
                           "user_id": "int"})
 FEATURES = ("category_id", "category_code", "brand", "price")
 
@@ -68,6 +68,7 @@ def convert(raw: Path, out: Path, protocol: Protocol, show_progress: bool = Fals
                           "item_id": kept["item"], "timestamp": kept["time"]})
     item = latest(pd.concat(features, ignore_index=True), "product_id", "event_time")
     item = item.rename(columns={"product_id": "item_id"})[["item_id", *FEATURES]]
+    item["price"] = item["price"].fillna(0.0)
     return write_dataset(out / NAME, NAME, inter,
                          {"session_id": "token", "user_id": "token", "item_id": "token", "timestamp": "float"},
                          feature_rows(item, inter["item_id"]),
