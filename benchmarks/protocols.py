@@ -4,10 +4,13 @@ sequences, or only the last), each run a `python run.py` child process trained t
 
     python benchmarks/protocols.py --data_path=../shared/datasets [--datasets=ml-100k] [--models=GRU4Rec] \\
         [--seeds=2020] [--num_threads=1] [--timeout=S] [--json_out=FILE] [--resume] [--key=value ...]
-    python benchmarks/protocols.py --markdown FILE.json
+    python benchmarks/protocols.py --markdown FILE.json [FILE.json ...]
 
 Every run reports Recall and MRR at 10 and 20 and selects its best epoch on validation MRR@20 (the
-GRU4Rec papers' metric), whatever the protocol. Beside the runs, for each dataset and protocol the
+GRU4Rec papers' metric), whatever the protocol. `sessynth` is make_session_synthetic.py's default
+set (20,000 sessions over 30 days, 5,000 items whose category drives the next click), written to
+--synthetic_path when it is not there; its time split is the last day for test and the day before
+for validation, and GRU4RecF reads its `category` feature. Beside the runs, for each dataset and protocol the
 script counts the test predictions and measures leave-one-out's leakage: the share of its test
 targets that are older than the latest training interaction, and the mean share of the training
 interactions that come after the test target they help to predict. Under the time split every
@@ -27,15 +30,18 @@ import numpy as np
 from bench_common import environment, fmt, format_table, write_json
 from gru4recf.config import parse_cli_args
 from gru4recf.experiment import load_config, load_data
-from zoo import fastest_mode, mean_std, run_one, run_settings
 from gru4recf.models.registry import models
+from make_session_synthetic import generate
+from zoo import fastest_mode, mean_std, run_one, run_settings
 
 METRICS = ("recall@10", "mrr@10", "recall@20", "mrr@20")
 SELECTION = {"metrics": ["Recall", "MRR"], "topk": [10, 20], "valid_metric": "MRR@20"}
 
 # the datasets this benchmark knows: keys that load them, and their time split's windows
 DATASETS: Dict[str, dict] = {
-    "ml-100k": {"keys": {}, "windows": {"valid_fraction": 0.1, "test_fraction": 0.1}},
+    "ml-100k": {"keys": {}, "windows": {"valid_fraction": 0.1, "test_fraction": 0.1}, "model_keys": {}},
+    "sessynth": {"keys": {"SESSION_ID_FIELD": "session_id"}, "windows": {"valid_days": 1, "test_days": 1},
+                 "model_keys": {"GRU4RecF": {"selected_features": ["category"]}}},
 }
 PROTOCOLS = ("leave-one-out", "time split, next click", "time split, last click")
 
@@ -104,17 +110,19 @@ def main(argv=None) -> int:
                                      allow_abbrev=False)
     parser.add_argument("--data_path", default="../shared/datasets", help="folder holding the datasets")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated: " + ", ".join(DATASETS))
+    parser.add_argument("--synthetic_path", default="/tmp/sessynth", help="folder holding (or to hold) sessynth/")
     parser.add_argument("--models", default="GRU4Rec", help="comma-separated model names")
     parser.add_argument("--seeds", default="2020", help="comma-separated seeds")
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads of every run")
     parser.add_argument("--timeout", type=float, default=None, help="seconds after which a run is killed")
     parser.add_argument("--json_out", help="write every run and the table to this JSON file after each run")
     parser.add_argument("--resume", action="store_true", help="skip the runs --json_out already holds")
-    parser.add_argument("--markdown", metavar="JSON", help="run nothing: print this file's table as Markdown")
+    parser.add_argument("--markdown", nargs="+", metavar="JSON", help="run nothing: print these files' table as Markdown")
     args, rest = parser.parse_known_args(argv)
     if args.markdown:
-        saved = json.loads(Path(args.markdown).read_text(encoding="utf-8"))
-        print(markdown_table(summaries(saved["runs"], saved["leakage"])))
+        files = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.markdown]
+        leaks = {key: value for saved in files for key, value in saved["leakage"].items()}
+        print(markdown_table(summaries([run for saved in files for run in saved["runs"]], leaks)))
         return 0
     extra = parse_cli_args(rest)
     datasets = args.datasets.split(",")
@@ -128,14 +136,19 @@ def main(argv=None) -> int:
     out = Path(args.json_out) if args.json_out else None
     saved = json.loads(out.read_text(encoding="utf-8")) if args.resume and out is not None and out.exists() else {}
     runs, leaks = saved.get("runs", []), saved.get("leakage", {})
+    data_paths = {name: args.synthetic_path if name == "sessynth" else args.data_path for name in DATASETS}
+    if "sessynth" in datasets and not (Path(args.synthetic_path) / "sessynth").is_dir():
+        generate(Path(args.synthetic_path))
     for dataset in datasets:
+        args.data_path = data_paths[dataset]  # run_one reads it
         for protocol in PROTOCOLS:
             keys = dict(DATASETS[dataset]["keys"], **protocol_keys(protocol, DATASETS[dataset]["windows"]))
             leaks.setdefault(f"{dataset}/{protocol}", leakage(dataset, args.data_path, keys, protocol))
             for name in names:
                 mode = fastest_mode(registry[name])
                 for seed in (int(seed) for seed in args.seeds.split(",")):
-                    settings = run_settings(name, mode, seed, dict(extra, dataset=dataset, **SELECTION, **keys),
+                    own = DATASETS[dataset]["model_keys"].get(name, {})
+                    settings = run_settings(name, mode, seed, dict(extra, dataset=dataset, **SELECTION, **keys, **own),
                                             args.num_threads)
                     if any(run["settings"] == settings for run in runs):
                         continue
