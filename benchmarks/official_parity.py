@@ -2,6 +2,7 @@
 
     python benchmarks/official_parity.py --official=/work/scratch_official [--loss=both] [--seeds=3]
         [--epochs=5] [--json_out=FILE]
+    python benchmarks/official_parity.py --markdown benchmarks/results/official_parity.json
 
 `--official` is a folder holding the authors' gru4rec_pytorch.py and evaluation.py
 (github.com/hidasib/GRU4Rec_PyTorch_Official); it is imported from there, never copied here. Both
@@ -23,6 +24,7 @@ import argparse
 import contextlib
 import importlib
 import io
+import json
 import statistics
 import sys
 import tempfile
@@ -193,14 +195,30 @@ def summary(runs: list) -> dict:
     return out
 
 
+def markdown(results: dict) -> str:
+    """The Markdown table of a JSON written by --json_out (docs/models/GRU4Rec.md shows it)."""
+    lines = ["| loss | implementation | Recall@20 | MRR@20 | s/epoch |", "|---|---|---|---|---|"]
+    for name, figures in results["results"].items():
+        loss, implementation = name.split(" ", 1)
+        lines.append(f"| {loss} | {implementation} | {figures['recall@20']:.4f} ± {figures['recall@20_sd']:.4f} | "
+                     f"{figures['mrr@20']:.4f} ± {figures['mrr@20_sd']:.4f} | {figures['epoch_seconds']:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--official", required=True, help="folder with the authors' gru4rec_pytorch.py")
+    parser.add_argument("--official", help="folder with the authors' gru4rec_pytorch.py")
+    parser.add_argument("--markdown", metavar="JSON", help="print the Markdown table of a --json_out file and stop")
     parser.add_argument("--loss", choices=("both", "BPR-max", "CE-batch"), default="both")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--json_out", default=None)
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text(encoding="utf-8"))))
+        return
+    if not args.official:
+        parser.error("--official is required to train (or give --markdown)")
     torch.set_num_threads(1)
     sys.path.insert(0, str(Path(args.official).resolve()))
     module = importlib.import_module("gru4rec_pytorch"), importlib.import_module("evaluation")
