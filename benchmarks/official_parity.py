@@ -1,7 +1,7 @@
 """GRU4Rec trained by its authors' code and by gru4recf with the same settings on the same sessions.
 
     python benchmarks/official_parity.py --official=/work/scratch_official [--loss=both] [--seeds=3]
-        [--epochs=5] [--json_out=FILE]
+        [--epochs=5] [--implementations=official,session_parallel,sequence] [--json_out=FILE]
     python benchmarks/official_parity.py --markdown benchmarks/results/official_parity.json
 
 `--official` is a folder holding the authors' gru4rec_pytorch.py and evaluation.py
@@ -212,6 +212,8 @@ def main() -> None:
     parser.add_argument("--loss", choices=("both", "BPR-max", "CE-batch"), default="both")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--implementations", default="official,session_parallel,sequence",
+                        help="which of official, session_parallel (gru4recf) and sequence (gru4recf) to run")
     parser.add_argument("--json_out", default=None)
     args = parser.parse_args()
     if args.markdown:
@@ -239,7 +241,10 @@ def main() -> None:
                                                                        args.epochs, "session_parallel"),
                     "gru4recf sequence": lambda seed: run_ours(folder, "sessions", n_train, settings, seed,
                                                                args.epochs, "sequence")}
-            for implementation, run in runs.items():
+            chosen = {"official": "official", "session_parallel": "gru4recf session_parallel",
+                      "sequence": "gru4recf sequence"}
+            wanted = [chosen[name] for name in args.implementations.split(",")]
+            for implementation, run in [(name, run) for name, run in runs.items() if name in wanted]:
                 figures = summary([run(seed) for seed in range(args.seeds)])
                 results[f"{loss} {implementation}"] = figures
                 rows.append([loss, implementation, f"{figures['recall@20']:.4f} ± {figures['recall@20_sd']:.4f}",

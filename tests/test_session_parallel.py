@@ -140,6 +140,13 @@ def test_the_authors_gru4rec_learns_the_pattern_in_session_parallel_mode(loss_ty
     assert result["test_result"]["recall@10"] > 0.8
 
 
+def test_gru4recf_carries_both_states_in_session_parallel_mode(data_dir):
+    config = small_config(data_dir, model="GRU4RecF", dataset="toy", train_mode="session_parallel", epochs=3,
+                          loss_type="TOP1-max", n_sample=8, train_batch_size=8, selected_features=["class"])
+    result = run_gru4recf(config_dict=config, saved=False)
+    assert result["test_result"]["recall@10"] > 0.8
+
+
 def config_with(tmp_path, **values):
     return load_config("GRU4Rec", "toy", config_dict=dict(small_config(tmp_path), **values))
 
