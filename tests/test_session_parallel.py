@@ -140,6 +140,15 @@ def test_the_authors_gru4rec_learns_the_pattern_in_session_parallel_mode(loss_ty
     assert result["test_result"]["recall@10"] > 0.8
 
 
+@pytest.mark.parametrize("loss_type, negatives", [("CE", None), ("BPR", {"sample_num": 2})])
+def test_the_recbole_losses_train_in_session_parallel_mode_too(loss_type, negatives, data_dir):
+    config = small_config(data_dir, model="GRU4Rec", dataset="toy", train_mode="session_parallel", epochs=3,
+                          loss_type=loss_type, train_neg_sample_args=negatives, train_batch_size=16,
+                          learning_rate=0.02)
+    result = run_gru4recf(config_dict=config, saved=False)
+    assert result["test_result"]["recall@10"] > 0.5
+
+
 def test_gru4recf_carries_both_states_in_session_parallel_mode(data_dir):
     config = small_config(data_dir, model="GRU4RecF", dataset="toy", train_mode="session_parallel", epochs=3,
                           loss_type="TOP1-max", n_sample=8, train_batch_size=8, selected_features=["class"])

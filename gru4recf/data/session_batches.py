@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .batching import Candidates, move_to
-from .sampler import CandidateSampler
+from .sampler import CandidateSampler, NegativeSampler
 from .sequence_batches import Chunk, user_runs
 from .split import Examples
 
@@ -25,12 +25,14 @@ from .split import Examples
 class SessionStep:
     """One time step of the rows still reading: `inputs` [B] the current items, `targets` [B] the next
     ones, `carry` [B] the row of the previous step's state each row continues (-1: the row starts a
-    new sequence from a zero state; all -1 on an epoch's first step), shared `candidates` or None."""
+    new sequence from a zero state; all -1 on an epoch's first step), shared `candidates` or None,
+    BPR's `negatives` [B, N] or None."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
     carry: torch.Tensor
     candidates: Optional[Candidates] = None
+    negatives: Optional[torch.Tensor] = None
     weight: float = 1.0
 
     def to(self, device: torch.device) -> "SessionStep":
@@ -42,7 +44,8 @@ class SessionStep:
 
     def chunk(self) -> Chunk:
         """This step as a one-step chunk ([B, 1] inputs and targets) for `sequence_loss`."""
-        return Chunk(self.inputs.unsqueeze(1), self.targets.unsqueeze(1), None, self.candidates_of_chunk())
+        negatives = None if self.negatives is None else self.negatives.unsqueeze(1)  # [B, 1, N]
+        return Chunk(self.inputs.unsqueeze(1), self.targets.unsqueeze(1), negatives, self.candidates_of_chunk())
 
     def candidates_of_chunk(self) -> Optional[Candidates]:
         if self.candidates is None:
@@ -78,16 +81,19 @@ def session_schedule(counts: np.ndarray, batch_size: int) -> Iterator[tuple]:
 class SessionParallelBatches:
     """The steps of session-parallel training over the training sequences of `examples` (each
     user's run of targets, `sequence_batches.user_runs`), `batch_size` rows; negatives shared by
-    the rows of a step come from `candidate_sampler`. One process only (each step depends on the
-    rows of the step before)."""
+    the rows of a step come from `candidate_sampler`, BPR's `num_negatives` per target from
+    `sampler`. One process only (each step depends on the rows of the step before)."""
 
     def __init__(self, items: np.ndarray, examples: Examples, batch_size: int, seed: int = 0,
-                 candidate_sampler: Optional[CandidateSampler] = None) -> None:
+                 candidate_sampler: Optional[CandidateSampler] = None, sampler: Optional[NegativeSampler] = None,
+                 num_negatives: int = 0) -> None:
         self.items = items
         self.starts, self.counts = user_runs(examples)
         self.batch_size = batch_size
         self.seed = seed
         self.candidate_sampler = candidate_sampler
+        self.sampler = sampler
+        self.num_negatives = num_negatives
         self.epoch = 0
         self._length: Optional[int] = None
 
@@ -104,7 +110,10 @@ class SessionParallelBatches:
         for sequence, position, carry in session_schedule(self.counts, self.batch_size):
             at = self.starts[sequence] + position  # [B] positions of the current items
             inputs, targets = self.items[at], self.items[at + 1]
-            candidates = None
+            candidates = negatives = None
             if self.candidate_sampler is not None:
                 candidates = Candidates.draw(self.candidate_sampler, targets, rng)
-            yield SessionStep(torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(carry), candidates)
+            if self.sampler is not None:
+                negatives = torch.from_numpy(self.sampler.sample(targets, self.num_negatives, rng))
+            yield SessionStep(torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(carry), candidates,
+                              negatives)

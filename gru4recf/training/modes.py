@@ -124,7 +124,8 @@ class SessionParallelMode:
         if sampling.world_size > 1:
             raise ConfigError("train_mode 'session_parallel' trains in one process (each step continues the rows "
                               "of the step before); run it without torchrun, or use train_mode 'sequence'")
-        return SessionParallelBatches(items, examples, sampling.batch_size, sampling.seed, sampling.candidates)
+        return SessionParallelBatches(items, examples, sampling.batch_size, sampling.seed, sampling.candidates,
+                                      sampling.sampler, sampling.num_negatives)
 
     def backward(self, model: torch.nn.Module, runner: StepRunner, batch: SessionStep,
                  check: LossCheck) -> torch.Tensor:
