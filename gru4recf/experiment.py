@@ -183,8 +183,9 @@ def _sampling(seed: int, training: TrainingSettings, data: LoadedData, distribut
         batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
     softmax = training.sampled_softmax
     candidates = None if softmax is None else CandidateSampler(counts, softmax["num_samples"], softmax["alpha"])
-    if loss_type in BATCH_LOSSES:
-        candidates = CandidateSampler.for_batch_losses(counts, training.n_sample, training.sample_alpha)
+    if loss_type in BATCH_LOSSES:  # the authors' popularity: every training click, each sequence's first too
+        clicks = counts + np.bincount(dataset.items[np.unique(train.starts)], minlength=dataset.n_items)
+        candidates = CandidateSampler.for_batch_losses(clicks, training.n_sample, training.sample_alpha)
     return Sampling(batch_size, seed, sampler, num_negatives, candidates, distributed.rank, distributed.world_size)
 
 

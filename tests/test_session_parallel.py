@@ -194,3 +194,25 @@ def test_the_defaults_keep_recbole_s_gru4rec(tmp_path):
     model = GRU4Rec(10)
     assert model.dense is not None and model.item_bias is None and model.gru.bias is False
     assert not any(name.startswith("item_bias") for name in model.state_dict())
+
+
+def test_the_batch_losses_count_every_training_click_as_the_authors_do(tmp_path):
+    """Popularity for the shared negatives and log-Q: training targets plus each training sequence's
+    first click (which is never a target). Two users 1,2,3,1 and 1,3,2,2; leave-one-out trains on
+    the second click of each, so item 1 is clicked twice in training though never a target."""
+    from gru4recf.data.dataset import SequenceDataset
+    from gru4recf.distributed import SINGLE_PROCESS
+    from gru4recf.experiment import LoadedData, _sampling
+    from gru4recf.training.settings import TrainingSettings
+
+    offsets = np.array([0, 4, 8])
+    data = SequenceDataset("toy", np.array(["[PAD]", "a", "b"], dtype=object),
+                           np.array(["[PAD]", "x", "y", "z"], dtype=object), offsets,
+                           np.array([1, 2, 3, 1, 1, 3, 2, 2]), [])
+    splits = leave_one_out(offsets)
+    training = config_with(tmp_path, loss_type="BPR-max", n_sample=4).section(TrainingSettings)
+    sampling = _sampling(0, training, LoadedData(data, splits), SINGLE_PROCESS, "BPR-max")
+    assert sampling.candidates.target_log_q[1:].tolist() == pytest.approx([np.log(2), 0.0, 0.0])
+    assert sampling.candidates.probabilities[1:].tolist() == pytest.approx([np.sqrt(2) / (np.sqrt(2) + 2),
+                                                                            1 / (np.sqrt(2) + 2),
+                                                                            1 / (np.sqrt(2) + 2)])
