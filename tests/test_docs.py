@@ -109,6 +109,13 @@ def test_readme_is_at_most_200_lines():
     assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail into docs/"
 
 
+def test_the_official_parity_table_of_gru4recs_page_is_generated_from_the_benchmark_json():
+    table = subprocess.run([sys.executable, "benchmarks/official_parity.py", "--markdown",
+                            "benchmarks/results/official_parity.json"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert table.count("\n") >= 4 and table in (ROOT / "docs" / "models" / "GRU4Rec.md").read_text(encoding="utf-8")
+
+
 RECIPE_TABLES = [["benchmarks/results/recipe_candidates.json", "benchmarks/results/recipe_warmup_segments.json"],
                  ["benchmarks/results/recipe_threads.json", "--per_run"]]
 
