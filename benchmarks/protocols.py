@@ -2,22 +2,27 @@
 sequence) and the session protocol's time split (the next click at every position of the test
 sequences, or only the last), each run a `python run.py` child process trained to early stopping.
 
-    python benchmarks/protocols.py --data_path=../shared/datasets [--datasets=ml-100k] [--models=GRU4Rec] \\
+    python benchmarks/protocols.py --data_path=../shared/datasets [--datasets=ml-100k,sessynth] \
+        [--synthetic_path=/tmp/sessynth] [--models=GRU4Rec,GRU4RecF,GRU4Rec-official-CE] [--protocols=0,1,2] \
         [--seeds=2020] [--num_threads=1] [--timeout=S] [--json_out=FILE] [--resume] [--key=value ...]
     python benchmarks/protocols.py --markdown FILE.json [FILE.json ...]
 
 Every run reports Recall and MRR at 10 and 20 and selects its best epoch on validation MRR@20 (the
-GRU4Rec papers' metric), whatever the protocol. `sessynth` is make_session_synthetic.py's default
-set (20,000 sessions over 30 days, 5,000 items whose category drives the next click), written to
+GRU4Rec papers' metric), whatever the protocol. A model of the registry trains in its fastest mode
+with its defaults; the variants GRU4Rec-official-CE and GRU4Rec-official-BPR-max train as the
+authors' code (configs/gru4rec_official.yaml: session_parallel, CE-batch or BPR-max over the
+batch's targets plus shared samples). `sessynth` is make_session_synthetic.py's default set (20,000
+sessions over 30 days, 5,000 items whose category drives the next click), written to
 --synthetic_path when it is not there; its time split is the last day for test and the day before
-for validation, and GRU4RecF reads its `category` feature. Beside the runs, for each dataset and protocol the
-script counts the test predictions and measures leave-one-out's leakage: the share of its test
-targets that are older than the latest training interaction, and the mean share of the training
-interactions that come after the test target they help to predict. Under the time split every
-training interaction precedes the validation window: only test clicks older than that (early in a
-long sequence) can have training data after them. Any further --key=value goes to every run.
-`--json_out` is rewritten after every run and `--resume` skips runs it holds with the same
-settings, as in zoo.py.
+for validation, and GRU4RecF reads its `category` feature.
+
+Beside the runs, for each dataset and protocol the script counts the test predictions and measures
+leakage: the share of test targets older than the latest training interaction, and the mean share
+of the training interactions that come after the test target they help to predict. Under the time
+split every training interaction precedes the validation window: only test clicks older than that
+(early in a long sequence) can have training data after them. Any further --key=value goes to
+every run. `--json_out` is rewritten after every run and `--resume` skips runs it holds with the
+same settings, as in zoo.py.
 """
 import argparse
 import json
@@ -44,6 +49,13 @@ DATASETS: Dict[str, dict] = {
                  "model_keys": {"GRU4RecF": {"selected_features": ["category"]}}},
 }
 PROTOCOLS = ("leave-one-out", "time split, next click", "time split, last click")
+# named variants besides the registry's models (which train in their fastest mode with their defaults):
+# label -> (model, train_mode, keys)
+OFFICIAL = "configs/gru4rec_official.yaml"
+VARIANTS = {
+    "GRU4Rec-official-CE": ("GRU4Rec", "session_parallel", {"config_files": OFFICIAL}),
+    "GRU4Rec-official-BPR-max": ("GRU4Rec", "session_parallel", {"config_files": OFFICIAL, "loss_type": "BPR-max"}),
+}
 
 
 def protocol_keys(protocol: str, windows: dict) -> dict:
@@ -111,7 +123,10 @@ def main(argv=None) -> int:
     parser.add_argument("--data_path", default="../shared/datasets", help="folder holding the datasets")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated: " + ", ".join(DATASETS))
     parser.add_argument("--synthetic_path", default="/tmp/sessynth", help="folder holding (or to hold) sessynth/")
-    parser.add_argument("--models", default="GRU4Rec", help="comma-separated model names")
+    parser.add_argument("--models", default="GRU4Rec",
+                        help="comma-separated model names or variants: " + ", ".join(VARIANTS))
+    parser.add_argument("--protocols", default=",".join(map(str, range(len(PROTOCOLS)))),
+                        help="comma-separated protocol numbers: " + ", ".join(f"{i} {p}" for i, p in enumerate(PROTOCOLS)))
     parser.add_argument("--seeds", default="2020", help="comma-separated seeds")
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads of every run")
     parser.add_argument("--timeout", type=float, default=None, help="seconds after which a run is killed")
@@ -131,8 +146,9 @@ def main(argv=None) -> int:
         parser.error(f"unknown datasets {unknown}; known: {', '.join(DATASETS)}")
     registry = models()
     names = args.models.split(",")
-    if any(name not in registry for name in names):
-        parser.error(f"unknown models in {names}; available: {', '.join(sorted(registry))}")
+    if any(name not in registry and name not in VARIANTS for name in names):
+        parser.error(f"unknown models in {names}; available: {', '.join(sorted(registry) + list(VARIANTS))}")
+    protocols = [PROTOCOLS[int(number)] for number in args.protocols.split(",")]
     out = Path(args.json_out) if args.json_out else None
     saved = json.loads(out.read_text(encoding="utf-8")) if args.resume and out is not None and out.exists() else {}
     runs, leaks = saved.get("runs", []), saved.get("leakage", {})
@@ -141,14 +157,14 @@ def main(argv=None) -> int:
         generate(Path(args.synthetic_path))
     for dataset in datasets:
         args.data_path = data_paths[dataset]  # run_one reads it
-        for protocol in PROTOCOLS:
+        for protocol in protocols:
             keys = dict(DATASETS[dataset]["keys"], **protocol_keys(protocol, DATASETS[dataset]["windows"]))
             leaks.setdefault(f"{dataset}/{protocol}", leakage(dataset, args.data_path, keys, protocol))
             for name in names:
-                mode = fastest_mode(registry[name])
+                model, mode, variant = VARIANTS[name] if name in VARIANTS else (name, fastest_mode(registry[name]), {})
                 for seed in (int(seed) for seed in args.seeds.split(",")):
-                    own = DATASETS[dataset]["model_keys"].get(name, {})
-                    settings = run_settings(name, mode, seed, dict(extra, dataset=dataset, **SELECTION, **keys, **own),
+                    own = dict(variant, **DATASETS[dataset]["model_keys"].get(model, {}))
+                    settings = run_settings(model, mode, seed, dict(extra, dataset=dataset, **SELECTION, **keys, **own),
                                             args.num_threads)
                     if any(run["settings"] == settings for run in runs):
                         continue

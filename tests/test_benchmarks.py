@@ -283,3 +283,27 @@ def test_bench_next_click_ranks_every_position_of_its_sessions(tmp_path):
     assert 300 <= saved["predictions"] < 310 and set(saved["result"]) == {"recall@20", "mrr@20"}
     assert f"{saved['predictions']:,} predictions over 500 items" in done.stdout
     assert [stage["name"] for stage in saved["stages"]] == ["build sessions and examples", "evaluate"]
+
+
+def test_protocols_runs_one_model_under_both_protocols_and_measures_leakage(tmp_path):
+    import make_session_synthetic
+
+    make_session_synthetic.generate(tmp_path / "synthetic", sessions=400, items=60, classes=4, days=6, seed=1)
+    out = tmp_path / "protocols.json"
+    done = run_script(str(BENCHMARKS / "protocols.py"), "--datasets=sessynth", f"--synthetic_path={tmp_path / 'synthetic'}",
+                      "--models=GRU4Rec", "--protocols=0,1", "--seeds=1", f"--json_out={out}", "--epochs=1",
+                      *SMALL_MODEL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = json.loads(out.read_text())
+    assert [run["protocol"] for run in saved["runs"]] == ["leave-one-out", "time split, next click"]
+    loo, ts = saved["leakage"]["sessynth/leave-one-out"], saved["leakage"]["sessynth/time split, next click"]
+    # leave-one-out tests the last click of every session of 3 or more clicks (RecBole's rule), most of which
+    # precede later sessions' training clicks; the time split trains only on sessions that end before the validation day
+    clicks = pd.read_csv(tmp_path / "synthetic" / "sessynth" / "sessynth.inter", sep="\t").iloc[:, 0].value_counts()
+    assert loo["test_predictions"] == int((clicks >= 3).sum()) and ts["test_predictions"] > 0
+    assert loo["training_after_target"] > 0.3 and ts["training_after_target"] == 0.0
+    for run in saved["runs"]:
+        assert run["returncode"] == 0 and run["test_mrr@20"] is not None and run["settings"]["valid_metric"] == "MRR@20"
+    markdown = run_script(str(BENCHMARKS / "protocols.py"), "--markdown", str(out))
+    assert markdown.stdout.splitlines()[0].startswith("| dataset | model | protocol |")
+    assert markdown.stdout.count("| sessynth | GRU4Rec |") == 2
