@@ -7,11 +7,11 @@ sim(h, s) = |h & s| / sqrt(|h| |s|). The candidates are the training sequences t
 with the history, of which the `sample_size` most recent are kept (0: all), and of those the `k` most
 similar are its neighbours (ties: the more recent). An item's score is the sum of the similarities
 of the neighbours that hold it. Recency is a sequence's last timestamp where the dataset has times,
-else the user id order (the first appearance in the interaction file), see neighbours.sequence_sets.
+else the user id order (the first appearance in the interaction file), see sequence_neighbours.sequence_sets.
 
 The training sequences are buffers: their item sets (CSR) and every item's holders cut to the
 `sample_size` most recent; a batch is scored in vectorised passes over its candidates
-(neighbours.candidates), so the cost per history is bounded by its length x sample_size.
+(sequence_neighbours), so the cost per history is bounded by its length x sample_size.
 """
 from dataclasses import dataclass
 
@@ -19,7 +19,8 @@ import torch
 
 from ..config import checks as c
 from ..config.settings import setting
-from .neighbours import SetNeighbours, exclude_seen_setting, nearest, scatter_scores
+from .neighbours import exclude_seen_setting
+from .sequence_neighbours import HistorySets, SetNeighbours, nearest, scatter_scores
 from .spec import Catalogue, ModelSettings, ModelSpec
 
 
@@ -41,17 +42,12 @@ class SKNN(SetNeighbours):
         return cls(catalogue.n_items, settings.k, settings.sample_size, settings.exclude_seen)
 
     def score(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        sets, rows, sequences, owner, entry, slot = self.neighbourhood(history, lengths)
-        overlap = torch.bincount(owner[slot >= 0], minlength=len(rows)).float()  # [C] |h & s|
-        sizes = (self.entry_offsets[1:] - self.entry_offsets[:-1]).float()  # [S] |s|
-        history_sizes = torch.bincount(sets.rows, minlength=len(history)).float()  # [B] |h|
-        similarity = overlap / (history_sizes[rows] * sizes[sequences]).sqrt()  # [C]
-        weights = torch.zeros_like(similarity)
-        keep = nearest(rows, sequences, similarity, self.k)
-        weights[keep] = similarity[keep]
-        votes = weights[owner] > 0  # [E] entries of the neighbours
-        return scatter_scores(len(history), self.n_items, rows[owner[votes]], self.entry_items[entry[votes]],
-                              weights[owner[votes]])
+        sets = HistorySets.of(history, lengths, self.n_items)
+        near = self.neighbourhood(sets)
+        overlap = torch.bincount(near.owner, minlength=len(near.rows)).float()  # [C] |h & s|
+        similarity = overlap / (sets.sizes[near.rows] * self.sequence_sizes[near.sequences]).float().sqrt()  # [C]
+        voter, items, _ = self.votes(near, nearest(near.rows, near.sequences, similarity, self.k))
+        return scatter_scores(len(history), self.n_items, near.rows[voter], items, similarity[voter])
 
 
 MODEL = ModelSpec("SKNN", SKNNSettings, SKNN,
