@@ -25,7 +25,8 @@ from .data.dataset import SequenceDataset, load_dataset
 from .data.download import ensure_dataset
 from .data.sampler import CandidateSampler, NegativeSampler
 from .data.settings import DataSettings
-from .data.split import Examples, split_examples
+from .data.split import Examples, last_positions, split_examples
+from .data.time_split import time_split
 from .distributed import SINGLE_PROCESS, DistributedContext, local_device, step_runner
 from .errors import CheckpointError, ConfigError, DatasetError
 from .locks import exclusive
@@ -121,13 +122,36 @@ def load_data(config: Config, distributed: DistributedContext = SINGLE_PROCESS) 
         ensure_dataset(settings.name, settings.data_path, show_progress=config.show_progress)
     dataset = load_dataset(settings)
     logger.info(dataset.statistics())
-    splits = split_examples(dataset.user_offsets, config.eval_args["split"])
+    dataset, splits = split_data(dataset, config.eval_args["split"], config.eval_positions)
     for part in ("train", "valid", "test"):
         if len(splits[part]) == 0:
-            raise DatasetError(f"dataset '{dataset.name}' has no {part} examples after the split: every user needs "
-                               "at least 4 interactions for the leave-one-out split (or enough for the ratio "
-                               "split); relax user_inter_num_interval or use more data")
+            raise DatasetError(f"dataset '{dataset.name}' has no {part} examples after the split: " + _split_hint(config))
     return LoadedData(dataset, splits)
+
+
+def split_data(dataset: SequenceDataset, split: Mapping, positions: str = "all") -> tuple:
+    """The dataset as the split leaves it (a time split drops what it cannot evaluate) and its
+    train/valid/test examples; `positions` 'last' keeps the last target of each valid/test sequence."""
+    if "TS" in split:
+        dataset, splits = time_split(dataset, split["TS"])
+    else:
+        kind = "session" if dataset.sessions else "user"
+        how = "leave-one-out" if "LS" in split else "ratio split"
+        logger.info(f"split: {how} within each {kind}'s sequence (RecBole's {next(iter(split))}); not time-safe: a "
+                    f"test item may predate other {kind}s' training items (the time split is eval_args split TS)")
+        splits = split_examples(dataset.user_offsets, split)
+    if positions == "last":
+        splits = dict(splits, valid=last_positions(splits["valid"]), test=last_positions(splits["test"]))
+    return dataset, splits
+
+
+def _split_hint(config: Config) -> str:
+    split = config.eval_args["split"]
+    if "TS" in split:
+        return ("the time split needs sessions ending in each window with at least 2 events of items seen in "
+                f"training; check eval_args split TS {split['TS']} against the data's time span")
+    return ("every user needs at least 4 interactions for the leave-one-out split (or enough for the ratio "
+            "split); relax user_inter_num_interval or use more data")
 
 
 @dataclass

@@ -45,3 +45,20 @@ def small_config(tmp_path: Path, **overrides) -> dict:
 def metrics_of(result: dict) -> dict:
     """What a run computed: its result without where it wrote (the results folder differs per run)."""
     return {key: value for key, value in result.items() if key != "results_dir"}
+
+
+def write_session_dataset(folder: Path, name: str = "toy_sessions", n_sessions: int = 240, n_items: int = 30,
+                          days: int = 10, seed: int = 0) -> Path:
+    """Anonymous sessions of 2-8 clicks spread evenly over `days` (unix seconds), each walking the
+    catalogue (after item i comes i+1 mod n_items) from a random start: a time split has sessions
+    in every window and the next click is predictable from the current one."""
+    rng = np.random.default_rng(seed)
+    data = folder / name
+    data.mkdir(parents=True, exist_ok=True)
+    rows = ["session_id:token\titem_id:token\ttimestamp:float"]
+    for session in range(n_sessions):
+        begin = 1_600_000_000 + session * days * 86400 // n_sessions
+        start, length = int(rng.integers(n_items)), int(rng.integers(2, 9))
+        rows += [f"s{session}\t{(start + step) % n_items}\t{begin + 30 * step}" for step in range(length)]
+    (data / f"{name}.inter").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder

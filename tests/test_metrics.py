@@ -49,10 +49,45 @@ def test_results_are_rounded_to_the_decimal_place():
     assert result["mrr@10"] == 0.3333
 
 
-def test_tied_scores_still_give_one_rank_per_target():
-    scores = torch.ones(2, 6)
-    ranks = target_ranks(scores, torch.tensor([2, 5]), 6)
-    assert sorted(ranks.tolist())[0] >= 1 and all(1 <= r <= 6 for r in ranks.tolist())
+# Row 0: the target (item 3, score 2) has one item above it (5) and two others tied with it (1, 4).
+# Row 1: the target (item 0, score 0) ties with every other item but item 2.
+TIES = torch.tensor([[0.0, 2.0, 1.0, 2.0, 2.0, 5.0], [0.0, 0.0, 3.0, 0.0, 0.0, 0.0]])
+TIE_TARGETS = torch.tensor([3, 0])
+
+
+@pytest.mark.parametrize("ties, expected", [
+    ("standard", [2.0, 2.0]),        # 1 + items strictly higher
+    ("conservative", [4.0, 6.0]),    # items scoring >= the target, itself included
+    ("median", [3.0, 4.0]),          # 1 + higher + (tied others) / 2
+])
+def test_tie_modes_on_a_hand_built_score_matrix(ties, expected):
+    assert target_ranks(TIES, TIE_TARGETS, 10, ties).tolist() == expected
+
+
+def test_median_ties_give_half_ranks_that_the_metrics_use_exactly():
+    scores = torch.tensor([[1.0, 1.0, 0.0]])  # the target (0) tied with item 1: rank 1.5
+    ranks = target_ranks(scores, torch.tensor([0]), 5, "median")
+    assert ranks.tolist() == [1.5]
+    result = compute_metrics(ranks, ["MRR", "NDCG", "Hit"], [1, 5], decimal_place=10)
+    assert result["mrr@5"] == pytest.approx(1 / 1.5) and result["ndcg@5"] == pytest.approx(1 / math.log2(2.5))
+    assert result["hit@1"] == 0.0 and result["hit@5"] == 1.0  # 1.5 is beyond k = 1
+
+
+def test_a_rank_beyond_k_and_a_score_that_is_not_a_number_count_as_misses():
+    assert target_ranks(TIES, TIE_TARGETS, 3, "conservative").tolist() == [0.0, 0.0]
+    scores = torch.tensor([[float("nan"), 1.0, 2.0]])
+    for ties in ("standard", "conservative", "median"):
+        assert target_ranks(scores, torch.tensor([0]), 3, ties).tolist() == [0.0]
+
+
+def test_without_ties_every_mode_gives_the_position_in_the_top_k_list():
+    torch.manual_seed(0)
+    scores, targets = torch.randn(50, 40), torch.randint(0, 40, (50,))
+    top = torch.topk(scores, 10, dim=-1).indices
+    hits = top == targets.unsqueeze(-1)
+    expected = torch.where(hits.any(-1), hits.float().argmax(-1) + 1.0, torch.zeros(50))
+    for ties in ("standard", "conservative", "median"):
+        assert torch.equal(target_ranks(scores, targets, 10, ties), expected)
 
 
 def test_missing_target_scores_zero_everywhere():

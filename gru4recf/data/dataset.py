@@ -1,7 +1,8 @@
-"""Loading a dataset: atomic files -> filtered, remapped, time-ordered user sequences.
+"""Loading a dataset: atomic files -> filtered, remapped, time-ordered sequences.
 
-The result holds one int64 array of item ids ordered by (user, time) and the offsets where each
-user's sequence starts: memory grows linearly with interactions, with no padded matrices.
+A sequence is a user's interactions, or a session's when SESSION_ID_FIELD is set. The result holds
+one int64 array of item ids ordered by (sequence, time), their timestamps, and the offsets where
+each sequence starts: memory grows linearly with interactions, with no padded matrices.
 """
 import logging
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ logger = logging.getLogger("gru4recf")
 
 @dataclass
 class SequenceDataset:
-    """Users' time-ordered item sequences plus the item feature tables.
+    """Time-ordered item sequences (one per user, or one per session) plus the item feature tables.
 
-    User u's items are `items[user_offsets[u]:user_offsets[u + 1]]`; id 0 is padding for users,
-    items and feature tokens (`user_tokens[0] == item_tokens[0] == '[PAD]'`).
+    Sequence u's items are `items[user_offsets[u]:user_offsets[u + 1]]`, their timestamps `times[...]`
+    (None for data built without them); id 0 is padding for sequences, items and feature tokens
+    (`user_tokens[0] == item_tokens[0] == '[PAD]'`). With `sessions`, sequence ids are session ids
+    in order of the sessions' start times, and `user_tokens` holds session tokens.
     """
 
     name: str
@@ -35,6 +38,8 @@ class SequenceDataset:
     user_offsets: np.ndarray
     items: np.ndarray
     item_features: List[FeatureField]
+    times: Optional[np.ndarray] = None
+    sessions: bool = False
 
     @property
     def n_users(self) -> int:
@@ -57,8 +62,10 @@ class SequenceDataset:
         active_users = max(int((np.diff(self.user_offsets) > 0).sum()), 1)
         active_items = max(len(np.unique(self.items)), 1)
         sparsity = 100 * (1 - inters / max(users * items, 1))
-        return (f"{self.name}: {users:,} users, {items:,} items, {inters:,} interactions; "
-                f"{inters / active_users:.2f} per user, {inters / active_items:.2f} per item; sparsity {sparsity:.2f}%")
+        kind = "session" if self.sessions else "user"
+        return (f"{self.name}: {users:,} {kind}s, {items:,} items, {inters:,} interactions; "
+                f"{inters / active_users:.2f} per {kind}, {inters / active_items:.2f} per item; "
+                f"sparsity {sparsity:.2f}%")
 
 
 def _columns(settings: DataSettings, source: str) -> Optional[list]:
@@ -84,7 +91,7 @@ def _read_table(folder: Path, settings: DataSettings, source: str, required: Seq
 def _filter(frame: pd.DataFrame, settings: DataSettings, inter_name: str) -> tuple:
     """The filtered interactions, and the frame as it was before the count filter (whose users
     and items that vanished were dropped by it, also from the feature files)."""
-    user, item, time = settings.user_field, settings.item_field, settings.time_field
+    user, item, time = settings.sequence_field, settings.item_field, settings.time_field
     if settings.rm_dup_inter is not None:
         frame = remove_duplicates(frame, user, item, time, settings.rm_dup_inter)
     if settings.val_interval:
@@ -128,31 +135,45 @@ def _remap(tokens: pd.Series, extra: Optional[pd.Series]) -> tuple:
 def load_dataset(settings: DataSettings) -> SequenceDataset:
     """Reads, filters, remaps and orders one dataset from `<data_path>/<name>/`."""
     folder = Path(settings.data_path) / settings.name
-    user, item, time = settings.user_field, settings.item_field, settings.time_field
-    inter = _read_table(folder, settings, "inter", [user, item, time])
+    sequence, item, time = settings.sequence_field, settings.item_field, settings.time_field
+    inter = _read_table(folder, settings, "inter", [sequence, item, time])
     if inter is None:
         raise DatasetError(f"no interactions: {folder / (settings.name + '.inter')} is missing or load_col "
                            "excludes it")
     if inter.types[time] != "float":
         raise DatasetError(f"TIME_FIELD '{time}' of {inter.path} has type {inter.types[time]}; expected float")
-    check_ids(inter, [user, item])
+    check_ids(inter, [sequence, item])
     frame, before_counts = _filter(inter.frame, settings, inter.path.name)
     item_table = _read_table(folder, settings, "item", [item]) if settings.selected_features or \
         (folder / f"{settings.name}.item").is_file() else None
-    user_table = _read_table(folder, settings, "user", [user])
-    for table, field in ((item_table, item), (user_table, user)):
+    user_table = None if settings.session_field else _read_table(folder, settings, "user", [sequence])
+    for table, field in ((item_table, item), (user_table, sequence)):
         if table is not None:
             check_ids(table, [field], unique=True)
-    user_ids, user_tokens = _remap(frame[user], _extra_ids(user_table, user, before_counts,
-                                                            settings.user_inter_num_interval))
+    sequence_ids, sequence_tokens = _remap(frame[sequence], _extra_ids(user_table, sequence, before_counts,
+                                                                        settings.user_inter_num_interval))
     item_ids, item_tokens = _remap(frame[item], _extra_ids(item_table, item, before_counts,
                                                             settings.item_inter_num_interval))
-    order = np.lexsort((frame[time].to_numpy(), user_ids))  # stable: file order breaks time ties
-    counts = np.bincount(user_ids, minlength=len(user_tokens))
+    times = frame[time].to_numpy(dtype=np.float64)
+    if settings.session_field:
+        sequence_ids, sequence_tokens = _by_start_time(sequence_ids, sequence_tokens, times)
+    order = np.lexsort((times, sequence_ids))  # stable: file order breaks time ties
+    counts = np.bincount(sequence_ids, minlength=len(sequence_tokens))
     features = _features(item_table, item, item_tokens, settings, folder)
-    return SequenceDataset(settings.name, user_tokens, item_tokens,
+    return SequenceDataset(settings.name, sequence_tokens, item_tokens,
                            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                           item_ids[order], features)
+                           item_ids[order], features, times[order], sessions=bool(settings.session_field))
+
+
+def _by_start_time(ids: np.ndarray, tokens: np.ndarray, times: np.ndarray) -> tuple:
+    """Session ids renumbered in order of the sessions' first timestamps (first appearance breaks
+    ties), so that sessions are ordered by time as the session protocol reads them."""
+    start = np.full(len(tokens), np.inf)
+    np.minimum.at(start, ids, times)
+    rank = np.argsort(start[1:], kind="stable")  # old ids - 1, by start time
+    new_of_old = np.zeros(len(tokens), dtype=np.int64)
+    new_of_old[rank + 1] = np.arange(1, len(tokens))
+    return new_of_old[ids], np.concatenate([tokens[:1], tokens[rank + 1]])
 
 
 def _extra_ids(table, field: str, before_counts: pd.DataFrame, interval: Optional[str]) -> Optional[pd.Series]:

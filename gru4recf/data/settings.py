@@ -58,9 +58,13 @@ class DataSettings(Settings):
                         "etc.", key="dataset")
     data_path: str = setting("dataset/", c.text, f"Folder holding one sub-folder per dataset; default from "
                              f"${DATA_PATH_ENV}, else 'dataset/'.", affects_results=False)
-    user_field: str = setting("user_id", c.text, "Column holding the user (session) id.", key="USER_ID_FIELD")
+    user_field: str = setting("user_id", c.text, "Column holding the user id.", key="USER_ID_FIELD")
+    session_field: Optional[str] = setting(
+        None, c.optional(c.text), "Column holding the session id: each session is one sequence (ordered by its start "
+        "time) and USER_ID_FIELD is not needed; None = one sequence per user.", key="SESSION_ID_FIELD")
     item_field: str = setting("item_id", c.text, "Column holding the item id.", key="ITEM_ID_FIELD")
-    time_field: str = setting("timestamp", c.text, "Column used to order each user's interactions.",
+    time_field: str = setting("timestamp", c.text, "Column used to order each sequence's interactions (seconds "
+                              "for a time split in days).",
                               key="TIME_FIELD")
     field_separator: str = setting("\t", c.single_character, "Separator between the fields of an atomic file.")
     seq_separator: str = setting(" ", c.text, "Separator between the values of a token_seq/float_seq cell.")
@@ -69,18 +73,24 @@ class DataSettings(Settings):
     load_col: Optional[Mapping[str, Sequence[str]]] = setting(
         None, _load_col, "Columns to load per file, e.g. {'inter': [user_id, item_id, timestamp]}; None = all columns.")
     user_inter_num_interval: Optional[str] = setting(
-        None, c.optional(c.interval), "Keep users whose interaction count lies in this interval, e.g. '[5,inf)'.")
+        None, c.optional(c.interval), "Keep users (sessions, with SESSION_ID_FIELD) whose interaction count lies in "
+        "this interval, e.g. '[5,inf)'.")
     item_inter_num_interval: Optional[str] = setting(
         None, c.optional(c.interval), "Keep items whose interaction count lies in this interval, e.g. '[5,inf)'.")
     val_interval: Optional[Mapping[str, str]] = setting(
         None, _val_interval, "Keep interactions whose field values lie in intervals, e.g. {'rating': '[3,inf)'}.")
     rm_dup_inter: Optional[str] = setting(
         None, c.optional(c.one_of(["first", "last"])),
-        "Remove repeated (user, item) interactions, keeping the 'first' or 'last' one.")
+        "Remove repeated (user or session, item) interactions, keeping the 'first' or 'last' one.")
     item_vector_files: Optional[Mapping[str, str]] = setting(
         None, _item_vector_files,
         "Dense item features from files, {name: 'x.npy'}: a [N, d] float array, item tokens in x.tokens beside it.")
     selected_features: Sequence[str] = field(default_factory=list)
+
+    @property
+    def sequence_field(self) -> str:
+        """The column whose values delimit sequences: the session id when there is one, else the user id."""
+        return self.session_field or self.user_field
 
     @classmethod
     def defaults(cls) -> Dict[str, Any]:

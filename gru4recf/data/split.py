@@ -71,8 +71,17 @@ def ratio_split(user_offsets: np.ndarray, ratios: list) -> dict:
     }
 
 
+def last_positions(examples: Examples) -> Examples:
+    """Only the last example of each sequence ("last click only"); examples of a sequence are
+    contiguous and in time order, as every split makes them."""
+    starts = examples.starts
+    last = np.append(starts[1:] != starts[:-1], True) if len(starts) else np.zeros(0, dtype=bool)
+    return Examples(examples.targets[last], starts[last])
+
+
 def split_examples(user_offsets: np.ndarray, split: dict) -> dict:
-    """Dispatches on the validated `eval_args['split']` value."""
+    """Dispatches on the validated `eval_args['split']` value ('LS' or 'RS'; the time split 'TS'
+    cuts the dataset itself: see `time_split`)."""
     if "RS" in split:
         return ratio_split(user_offsets, split["RS"])
     return leave_one_out(user_offsets)

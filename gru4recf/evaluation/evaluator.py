@@ -17,7 +17,7 @@ from .metrics import metrics_from_counts, rank_counts, target_ranks
 
 class Evaluator:
     """Ranks all items (padding id masked; history items not masked, as RecBole's sequential
-    evaluation) and averages top-k metrics over examples.
+    evaluation), ties placed by `ties` (see `metrics`), and averages top-k metrics over examples.
 
     A batch is scored in slices of at most `max_scores` scores (128 MiB of float32 by default), so
     `eval_batch_size` users against a catalogue of 200k items do not need gigabytes at once.
@@ -28,11 +28,12 @@ class Evaluator:
                       show_progress: bool = False, distributed: DistributedContext = SINGLE_PROCESS) -> "Evaluator":
         """The evaluator of a run's evaluation keys."""
         return cls(settings.metrics, settings.topk, settings.metric_decimal_place, device, show_progress,
-                   distributed=distributed)
+                   distributed=distributed, ties=settings.rank_ties)
 
     def __init__(self, metrics: Sequence[str], topk: Sequence[int], decimal_place: int = 4,
                  device: torch.device = torch.device("cpu"), show_progress: bool = False,
-                 max_scores: int = 1 << 25, distributed: DistributedContext = SINGLE_PROCESS) -> None:
+                 max_scores: int = 1 << 25, distributed: DistributedContext = SINGLE_PROCESS,
+                 ties: str = "conservative") -> None:
         self.metrics = list(metrics)
         self.topk = list(topk)
         self.decimal_place = decimal_place
@@ -40,10 +41,11 @@ class Evaluator:
         self.show_progress = show_progress
         self.max_scores = max_scores
         self.distributed = distributed
+        self.ties = ties
 
     @torch.no_grad()
     def ranks(self, model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
-        """1-based rank of each example's target in the top max(topk) (0 = not there); placeholder
+        """1-based rank of each example's target if within the top max(topk) (0 = beyond); placeholder
         batches (weight 0, a process without rows of a batch) are skipped."""
         was_training = model.training
         model.eval()
@@ -58,11 +60,10 @@ class Evaluator:
                 part = batch.rows(slice(first, first + rows))
                 scores = model.full_scores(part)  # [rows, n_items]
                 scores[:, 0] = -torch.inf
-                k = min(max(self.topk), scores.shape[1])
-                ranks.append(target_ranks(scores, part.targets, k).cpu())
+                ranks.append(target_ranks(scores, part.targets, max(self.topk), self.ties).cpu())
                 del scores  # free this slice's scores before the next one is computed
         model.train(was_training)
-        return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+        return torch.cat(ranks) if ranks else torch.zeros(0)
 
     def evaluate(self, model: nn.Module, batches: Iterable[Batch]) -> "OrderedDict[str, float]":
         """The metrics over all examples of `batches` (of every process's shard in a distributed run)."""

@@ -1,9 +1,16 @@
 """Top-k metrics with RecBole's definitions, for one held-out target per example.
 
-Everything is computed from the target's rank in the top-k list (1-based; 0 when it is not
-among the top max(k) items), so a whole evaluation is summed up by how many examples have their
-target at each rank (`rank_counts`). Those counts are exact integers: processes of a distributed
-run add theirs and get exactly the metrics of one process.
+Everything is computed from the target's rank among all items (1-based; 0 when it is beyond the
+largest k), so a whole evaluation is summed up by how many examples have their target at each
+rank (`rank_counts`). Ranks are whole or, with median ties, half numbers; the counts are exact
+integers per half rank: processes of a distributed run add theirs and get exactly the metrics of
+one process.
+
+Items scoring exactly the target's score are ties; `rank_ties` places the target among them
+(the modes of the official GRU4Rec evaluation): 'conservative' behind all of them (rank = items
+scoring >= the target), 'standard' ahead of all (1 + items scoring higher), 'median' in the middle.
+A model with a few non-zero scores (a neighbourhood baseline) would otherwise be credited with
+hits among its zeros. Without ties the three agree with RecBole's top-k list.
 """
 from collections import OrderedDict
 from typing import Mapping, Sequence
@@ -11,14 +18,21 @@ from typing import Mapping, Sequence
 import torch
 
 METRICS = ("Recall", "MRR", "NDCG", "Hit", "Precision", "MAP")
+RANK_TIES = ("conservative", "standard", "median")
 
 
-def target_ranks(scores: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
-    """[B, n_items] scores and [B] target ids -> [B] 1-based rank in the top k (0 = not there)."""
-    top = torch.topk(scores, k, dim=-1).indices  # [B, k]
-    hits = top == targets.unsqueeze(-1)  # [B, k]
-    found = hits.any(dim=-1)
-    return torch.where(found, hits.float().argmax(dim=-1) + 1, torch.zeros_like(targets))
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor, k: int, ties: str = "conservative") -> torch.Tensor:
+    """[B, n_items] scores and [B] target ids -> [B] float 1-based rank of each target (a half
+    number for median ties), 0 when beyond `k` or when the target's score is not a number."""
+    target = scores.gather(1, targets.unsqueeze(-1))  # [B, 1]
+    higher = (scores > target).sum(dim=-1)  # [B]
+    if ties == "standard":
+        ranks = higher + 1.0
+    else:
+        equal = (scores == target).sum(dim=-1)  # >= 1: the target itself
+        ranks = (higher + equal).float() if ties == "conservative" else higher + 0.5 * (equal - 1) + 1.0
+    ranks = ranks.float()  # exact: whole and half numbers far beyond any k (float64 is missing on some devices)
+    return torch.where((ranks <= k) & ~torch.isnan(target.squeeze(-1)), ranks, torch.zeros_like(ranks))
 
 
 def metric_values(name: str, ranks: torch.Tensor, k: int) -> torch.Tensor:
@@ -37,8 +51,9 @@ def metric_values(name: str, ranks: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def rank_counts(ranks: torch.Tensor, k: int) -> torch.Tensor:
-    """[k + 1] int64: how many examples have their target at rank r (r = 0: not in the top k)."""
-    return torch.bincount(ranks.long().cpu(), minlength=k + 1)
+    """[2k + 1] int64: how many examples have their target at rank h / 2 for h = 0..2k (h = 0: not
+    in the top k); half ranks come from median ties."""
+    return torch.bincount(torch.round(ranks.double().cpu() * 2).long(), minlength=2 * k + 1)
 
 
 def metrics_from_counts(counts: torch.Tensor, metrics: Sequence[str], topk: Sequence[int],
@@ -47,7 +62,7 @@ def metrics_from_counts(counts: torch.Tensor, metrics: Sequence[str], topk: Sequ
     RecBole ('recall@10'), rounded."""
     counts = counts.cpu()
     total = int(counts.sum())
-    ranks = torch.arange(len(counts))
+    ranks = torch.arange(len(counts)) / 2.0
     result = OrderedDict()
     for name in metrics:
         for k in topk:

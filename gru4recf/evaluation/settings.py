@@ -5,7 +5,7 @@ from typing import Any, Dict, FrozenSet, List
 from ..config import checks as c
 from ..config.settings import Settings, setting
 from ..errors import ConfigError
-from .metrics import METRICS
+from .metrics import METRICS, RANK_TIES
 
 
 def _topk(key: str, value: Any) -> list:
@@ -21,11 +21,11 @@ def _metrics(key: str, value: Any) -> list:
 
 def _eval_args(key: str, value: Any) -> dict:
     given = c.mapping(key, value)
-    unknown = set(given) - {"split", "order", "mode", "group_by"}
+    unknown = set(given) - set(EVAL_ARGS)
     if unknown:
         raise ConfigError(f"config key '{key}' has unknown entries {sorted(unknown)}; "
-                          "allowed: split, order, mode, group_by")
-    merged = {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"}
+                          f"allowed: {', '.join(EVAL_ARGS)}")
+    merged = dict(EVAL_ARGS)
     merged.update({k: v for k, v in given.items() if v is not None})
     merged["split"] = _split(key, merged["split"])
     merged["order"] = c.one_of(["TO"], False)(f"{key}.order", merged["order"])
@@ -34,8 +34,35 @@ def _eval_args(key: str, value: Any) -> dict:
     return merged
 
 
+TIME_WINDOWS = (("valid_days", "test_days"), ("valid_after", "test_after"), ("valid_fraction", "test_fraction"))
+SPLITS_TEXT = ("{'LS': 'valid_and_test'}, {'RS': [0.8, 0.1, 0.1]} or {'TS': {'valid_days': 1, 'test_days': 1}} "
+               "(or valid_after/test_after timestamps, or valid_fraction/test_fraction of the time span)")
+
+
+def _time_windows(key: str, value: Any) -> dict:
+    """The 'TS' split: one pair of window keys, validation before test."""
+    value = c.mapping(key, value)
+    pair = next((pair for pair in TIME_WINDOWS if set(value) == set(pair)), None)
+    if pair is None:
+        raise ConfigError(f"config key '{key}' has value {value!r}; expected one pair of "
+                          + ", ".join(f"{{{a!r}, {b!r}}}" for a, b in TIME_WINDOWS) + ", e.g. {'valid_days': 1, 'test_days': 1}")
+    if pair[0] == "valid_after":
+        windows = {name: c.number()(f"{key}.{name}", value[name]) for name in pair}
+        if windows["valid_after"] > windows["test_after"]:
+            raise ConfigError(f"config key '{key}': valid_after {windows['valid_after']} is later than test_after "
+                              f"{windows['test_after']}; the validation window comes before the test window")
+        return windows
+    windows = {name: c.number(0.0, min_open=True)(f"{key}.{name}", value[name]) for name in pair}
+    if pair[0] == "valid_fraction" and sum(windows.values()) >= 1:
+        raise ConfigError(f"config key '{key}': valid_fraction + test_fraction is {sum(windows.values())}; "
+                          "it must stay below 1 to leave a training period")
+    return windows
+
+
 def _split(key: str, value: Any) -> dict:
     value = c.mapping(f"{key}.split", value)
+    if list(value) == ["TS"]:
+        return {"TS": _time_windows(f"{key}.split.TS", value["TS"])}
     if list(value) == ["LS"]:
         return {"LS": c.one_of(["valid_and_test"], False)(f"{key}.split.LS", value["LS"])}
     if list(value) == ["RS"]:
@@ -46,13 +73,13 @@ def _split(key: str, value: Any) -> dict:
             raise ConfigError(f"config key '{key}.split.RS' has value {ratios!r}; expected three "
                               "non-negative ratios for train, valid and test, e.g. [0.8, 0.1, 0.1]")
         return {"RS": [float(r) for r in ratios]}
-    raise ConfigError(f"config key '{key}.split' has value {value!r}; expected "
-                      "{'LS': 'valid_and_test'} or {'RS': [0.8, 0.1, 0.1]}")
+    raise ConfigError(f"config key '{key}.split' has value {value!r}; expected {SPLITS_TEXT}")
 
 
+EVAL_ARGS = {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"}
 _topk.allowed = "integers >= 1"
 _metrics.allowed = ", ".join(METRICS)
-_eval_args.allowed = "split LS or RS, order TO, mode full"
+_eval_args.allowed = "split LS, RS or TS, order TO, mode full"
 
 
 @dataclass(frozen=True)
@@ -61,11 +88,20 @@ class EvaluationSettings(Settings):
 
     title = "Evaluation"
     eval_args: dict = setting(
-        {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"}, _eval_args,
-        "Split ({'LS': 'valid_and_test'} or {'RS': [0.8,0.1,0.1]}), order TO, mode full.")
+        dict(EVAL_ARGS), _eval_args,
+        "Split: {'LS': 'valid_and_test'} (leave-one-out), {'RS': [0.8,0.1,0.1]} or a time split {'TS': "
+        "{'valid_days': 1, 'test_days': 1}}; order TO, mode full.")
+    eval_positions: str = setting(
+        "all", c.one_of(["all", "last"]),
+        "Which targets of a valid/test sequence are predicted: all (next click at every position) or the last only "
+        "(leave-one-out has one either way).")
     metrics: list = setting(["Recall", "MRR", "NDCG", "Hit", "Precision"], _metrics,
                             "Metrics: " + ", ".join(METRICS) + ".")
     topk: list = setting([10], _topk, "Cut-offs k for every metric.")
+    rank_ties: str = setting(
+        "conservative", c.one_of(RANK_TIES),
+        "A target's rank among items of equal score: conservative (behind all of them), standard (ahead of all) "
+        "or median (in the middle), as the official GRU4Rec evaluation.")
     valid_metric: str = setting("MRR@10", c.text, "Metric@k used for early stopping and model selection.")
     eval_batch_size: int = setting(4096, c.integer(1), "Users scored per evaluation batch.")
     metric_decimal_place: int = setting(4, c.integer(0), "Decimal places of reported metrics.")
