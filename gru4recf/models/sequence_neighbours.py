@@ -46,8 +46,7 @@ class SequenceSets:
 def sequence_sets(dataset: SequenceDataset, train: Examples) -> SequenceSets:
     """The item sets (with last positions) of the training sequences, ordered by recency."""
     starts, ends = training_spans(train)
-    all_times = getattr(dataset, "times", None)
-    times = None if all_times is None else np.asarray(all_times, dtype=np.float64)[ends]
+    times = None if dataset.times is None else np.asarray(dataset.times, dtype=np.float64)[ends]
     if times is not None:
         order = np.argsort(times, kind="stable")
         starts, ends, times = starts[order], ends[order], times[order]
