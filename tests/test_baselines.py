@@ -302,3 +302,19 @@ def test_a_bad_baseline_setting_is_an_error_naming_the_key(name, key, value):
     from gru4recf.errors import ConfigError
     with pytest.raises(ConfigError, match=f"'{key}' has value"):
         models()[name].parse({key: value})
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_top_entries_keeps_the_k_largest_of_every_row_with_ties_to_the_lower_column(per_row):
+    import scipy.sparse as sp
+    from gru4recf.models.neighbours import top_entries
+    rng = np.random.default_rng(0)
+    dense = rng.integers(0, 4, size=(40, 300)) * (rng.random((40, 300)) < 0.3)  # many ties, rows of 0-120 entries
+    k = rng.integers(1, 12, size=40) if per_row else 5
+    rows, cols, values = top_entries(sp.coo_matrix(dense.astype(np.float32)), k)
+    want = set()
+    for row in range(40):  # by hand: sort each row's entries by (value desc, column asc), keep the first k
+        entries = sorted((-dense[row, col], col) for col in np.flatnonzero(dense[row]))
+        want |= {(row, col) for _, col in entries[: (k[row] if per_row else k)]}
+    assert set(zip(rows.tolist(), cols.tolist())) == want
+    assert np.array_equal(values, dense[rows, cols].astype(np.float32))

@@ -64,12 +64,12 @@ class ItemKNN(FittedRecommender):
         bounds = np.unique(np.searchsorted(work, np.arange(0, work[-1] if len(work) else 0, WORK_PER_BLOCK)))
         parts = []
         for first, stop in zip(bounds, list(bounds[1:]) + [self.n_items]):
-            together = (holders[first:stop] @ sequences).tocoo()  # [block, n_items] |S_i & S_j|
-            rows, cols = together.row + first, together.col
-            off = rows != cols
-            rows, cols, counts = rows[off], cols[off], together.data[off]
-            sims = counts / ((support[rows] + self.lmbd) ** self.alpha * (support[cols] + self.lmbd) ** (1 - self.alpha))
-            block = sp.coo_matrix((sims, (rows - first, cols)), shape=(stop - first, self.n_items))
+            block = holders[first:stop] @ sequences  # [block, n_items] CSR of |S_i & S_j|
+            rows = np.repeat(np.arange(first, stop), np.diff(block.indptr))
+            block.data[rows == block.indices] = 0  # an item is not its own neighbour
+            block.data /= ((support[rows] + self.lmbd) ** self.alpha *
+                           (support[block.indices] + self.lmbd) ** (1 - self.alpha))
+            block.eliminate_zeros()
             rows, cols, values = top_entries(block, self.n_sims)
             parts.append((rows + first, cols, values))
         if not parts:

@@ -82,7 +82,7 @@ def top_per_row(matrix: sp.coo_matrix, k) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def as_table(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Entries sorted by row (as top_entries gives them) as [n_rows, width] column ids and values,
+    """Entries grouped by row (as top_entries gives them) as [n_rows, width] column ids and values,
     padded with 0 (width: the fullest row, at least 1)."""
     rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
     width = int(rank.max()) + 1 if len(rank) else 1
@@ -93,15 +93,43 @@ def as_table(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int
     return ids, sims
 
 
-def top_entries(matrix: sp.coo_matrix, k) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The `k` largest entries of every row (one number, or one per row), sorted by row, then value
-    descending, then column: their rows, columns and values."""
-    rows, cols, values = matrix.row, matrix.col, matrix.data
-    order = np.lexsort((cols, -values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
-    keep = rank < (k if np.isscalar(k) else np.asarray(k)[rows])
-    return rows[keep], cols[keep], values[keep]
+def top_entries(matrix: sp.spmatrix, k) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The `k` largest entries of every row (one number, or one per row; ties: lower column first)
+    of a sparse matrix (duplicates summed), sorted by row, then column: their rows, columns and
+    values. Rows holding more than k entries are selected in groups of similar length, each a
+    padded [rows, width] array in which the k-th largest value is found by np.partition (or a sort
+    per row when k differs between rows): O(width) per row, no global sort of the entries."""
+    matrix = sp.csr_matrix(matrix)
+    matrix.sum_duplicates()  # canonical: columns ascending within each row
+    counts = np.diff(matrix.indptr)  # [R]
+    limit = np.broadcast_to(np.asarray(k, dtype=np.int64), counts.shape)  # [R]
+    keep = np.repeat(counts <= limit, counts)  # [nnz] every entry of a row with at most k
+    long_rows = np.flatnonzero(counts > limit)
+    widths = 1 << np.ceil(np.log2(np.maximum(counts[long_rows], 1))).astype(np.int64)
+    for width in np.unique(widths):
+        rows = long_rows[widths == width]  # [G]
+        local, entry = _row_entries(matrix.indptr, rows)
+        column = entry - matrix.indptr[rows][local]
+        values = np.full((len(rows), width), -np.inf)
+        values[local, column] = matrix.data[entry]  # [G, width], columns ascending, padded with -inf
+        want = limit[rows]
+        if np.isscalar(k):
+            kth = -np.partition(-values, int(k) - 1, axis=1)[:, int(k) - 1]
+        else:
+            kth = np.take_along_axis(-np.sort(-values, axis=1), (want - 1)[:, None], axis=1)[:, 0]
+        above = values > kth[:, None]
+        tied = values == kth[:, None]
+        tied &= np.cumsum(tied, axis=1) <= (want - above.sum(1))[:, None]  # ties: the lower columns
+        keep[entry] = (above | tied)[local, column]
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)
+    return rows[keep], matrix.indices[keep].astype(np.int64), matrix.data[keep]
+
+
+def _row_entries(indptr: np.ndarray, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """For CSR `indptr` and chosen rows: the index into `rows` and the entry of each of their entries."""
+    counts = indptr[rows + 1] - indptr[rows]
+    local = np.repeat(np.arange(len(rows)), counts)
+    return local, np.repeat(indptr[rows] - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
 
 
 def row_scores(offsets: torch.Tensor, columns: torch.Tensor, values: torch.Tensor, rows: torch.Tensor,
