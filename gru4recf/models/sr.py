@@ -61,28 +61,28 @@ class SR(FittedRecommender):
         """Rule weights over the training sequences, pruned per item."""
         starts, ends = training_spans(train)
         rows, positions = span_positions(starts, ends)
-        firsts, seconds, weights = [], [], []
-        for distance in range(1, self.steps + 1):  # one vectorised pass per distance
+        rules = sp.csr_matrix((self.n_items, self.n_items))
+        for distance in range(1, self.steps + 1):  # one vectorised pass per distance, summed into the rules
             later = positions[positions - distance >= starts[rows]]
-            firsts.append(dataset.items[later - distance])
-            seconds.append(dataset.items[later])
-            weights.append(np.full(len(later), float(decay(self.weighting, torch.tensor(distance)))))
-        rules = sp.coo_matrix((np.concatenate(weights), (np.concatenate(firsts), np.concatenate(seconds))),
-                              shape=(self.n_items, self.n_items)).tocsr().tocoo()  # duplicates summed
-        keep = self.kept(np.bincount(rules.row, minlength=self.n_items))
+            weight = np.full(len(later), float(decay(self.weighting, torch.tensor(distance))))
+            pairs = (dataset.items[later - distance].astype(np.int32), dataset.items[later].astype(np.int32))
+            rules = rules + sp.csr_matrix((weight, pairs), shape=(self.n_items, self.n_items))  # duplicates summed
+        rules.sum_duplicates()
+        keep = self.kept(np.diff(rules.indptr))
         rows, items, values = top_entries(rules, keep)
         offsets = np.zeros(self.n_items + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=self.n_items), out=offsets[1:])
         self.rule_offsets, self.rule_items = torch.from_numpy(offsets), torch.from_numpy(items.astype(np.int64))
         self.rule_weights = torch.from_numpy(values.astype(np.float64))
 
-    def kept(self, counts: np.ndarray) -> np.ndarray:
-        """[n_items] rules kept per item out of `counts` by `pruning` (session-rec's rule)."""
+    def kept(self, counts: np.ndarray):
+        """The rules kept per item out of its `counts` by `pruning` (session-rec's rule): one number,
+        or [n_items]."""
         if self.pruning == 0:
             return counts
         if self.pruning < 1:
             return counts - (counts * self.pruning).astype(np.int64)
-        return np.full_like(counts, int(self.pruning))
+        return int(self.pruning)
 
     def full_scores(self, batch: Batch) -> torch.Tensor:
         """[B, n_items]: the rule weights of each history's last item (0 beyond its rules)."""
