@@ -10,8 +10,13 @@ seconds and the largest RSS sampled every 10 ms from /proc/self/status:
   fit              `model.fit` on the training examples, the model built as a run builds it
   evaluate         full-ranking evaluation of --eval_users validation users (a seeded random
                    subset; 0: all), extrapolated per user to all validation users
-Prints one row per model and writes every figure to --json_out. Any other --key=value goes to
+Prints one row per model and writes every figure to --json_out (--update keeps the rows of the
+models not run now, to re-measure some). Any other --key=value goes to
 every model's configuration (e.g. --k=50, --sample_size=1000).
+
+    python benchmarks/bench_baselines.py --markdown FILE.json [FILE.json ...]
+
+prints the saved files' rows as one Markdown table (for docs).
 """
 import argparse
 import json
@@ -107,6 +112,28 @@ def table(rows: List[dict]) -> str:
     return format_table(lines, header=True)
 
 
+MARKDOWN_HEADER = ["dataset", "model", "fit s", "fit CPU s", "fit max RSS MiB", "peak RSS MiB", "eval users",
+                   "eval s", "ms/user", "eval s, all valid users", "valid Recall@10", "valid NDCG@10"]
+
+
+def markdown_table(rows: List[dict]) -> str:
+    """Saved rows as Markdown: fit and evaluation figures of each model of each dataset ('~': the
+    evaluation of all validation users extrapolated from the measured ones)."""
+    lines = ["| " + " | ".join(MARKDOWN_HEADER) + " |", "|" + "---|" * len(MARKDOWN_HEADER)]
+    for row in rows:
+        if row["returncode"] != 0:
+            cells = [row.get("dataset", "-"), row["model"], f"failed ({row['returncode']})"] + ["-"] * 9
+        else:
+            extrapolated = "~" if row["eval_users"] < row["valid_users"] else ""
+            cells = [row["dataset"], row["model"], f"{row['fit_seconds']:.1f}", f"{row['fit_cpu_seconds']:.1f}",
+                     f"{row['fit_rss_max_mib']:.0f}", f"{row['peak_rss_mib']:.0f}", str(row["eval_users"]),
+                     f"{row['eval_seconds']:.1f}", f"{row['eval_ms_per_user']:.1f}",
+                     f"{extrapolated}{row['eval_seconds_all_valid']:.0f}", f"{row['eval_result']['recall@10']:.4f}",
+                     f"{row['eval_result']['ndcg@10']:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
@@ -115,9 +142,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="validation users to evaluate (0 = all); all of them extrapolated per user")
     parser.add_argument("--timeout", type=float, default=None, help="seconds after which a model's child is killed")
     parser.add_argument("--json_out", help="write every figure to this JSON file")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other models' rows already in --json_out (re-measure only --models)")
+    parser.add_argument("--markdown", nargs="+", metavar="JSON",
+                        help="run nothing: print these files' rows as Markdown")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child_out", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
+    if args.markdown:
+        print(markdown_table([row for path in args.markdown
+                              for row in json.loads(Path(path).read_text(encoding="utf-8"))["runs"]]))
+        return 0
     if args.child:
         return child_main(args.child, args.child_out, args.eval_users, parse_cli_args(rest))
     overrides = parse_cli_args(rest)
@@ -130,6 +165,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"bench_baselines: error: {error}", file=sys.stderr)
         return 2
     rows = []
+    if args.update and args.json_out and Path(args.json_out).is_file():
+        kept = json.loads(Path(args.json_out).read_text(encoding="utf-8"))["runs"]
+        rows = [row for row in kept if row["model"] not in args.models.split(",")]
     for model in args.models.split(","):
         rows.append(run_model(model, args, rest))
         print(f"{model}: {'ok' if rows[-1]['returncode'] == 0 else rows[-1]['returncode']}, "

@@ -62,13 +62,14 @@ class ItemKNN(FittedRecommender):
         support = np.diff(holders.indptr).astype(np.float64)  # [n_items] |S_i|
         work = np.cumsum(holders @ np.diff(sequences.indptr).astype(np.float64))  # [n_items] products so far
         bounds = np.unique(np.searchsorted(work, np.arange(0, work[-1] if len(work) else 0, WORK_PER_BLOCK)))
+        left = (support + self.lmbd) ** self.alpha  # [n_items] the two factors of each item's normaliser
+        right = (support + self.lmbd) ** (1 - self.alpha)
         parts = []
         for first, stop in zip(bounds, list(bounds[1:]) + [self.n_items]):
             block = holders[first:stop] @ sequences  # [block, n_items] CSR of |S_i & S_j|
             rows = np.repeat(np.arange(first, stop), np.diff(block.indptr))
             block.data[rows == block.indices] = 0  # an item is not its own neighbour
-            block.data /= ((support[rows] + self.lmbd) ** self.alpha *
-                           (support[block.indices] + self.lmbd) ** (1 - self.alpha))
+            block.data /= left[rows] * right[block.indices]
             block.eliminate_zeros()
             rows, cols, values = top_entries(block, self.n_sims)
             parts.append((rows + first, cols, values))

@@ -74,16 +74,10 @@ def training_sequences(dataset: SequenceDataset, train: Examples) -> sp.csr_matr
     return matrix
 
 
-def top_per_row(matrix: sp.coo_matrix, k) -> Tuple[np.ndarray, np.ndarray]:
-    """The `k` largest entries of every row of a [R, C] sparse matrix (ties: lower column first) as
-    [R, width] column ids and values (width = min(k, the fullest row), at least 1; padded with 0).
-    `k` is one number or one per row."""
-    return as_table(*top_entries(matrix, k), matrix.shape[0])
-
-
 def as_table(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int) -> Tuple[np.ndarray, np.ndarray]:
     """Entries grouped by row (as top_entries gives them) as [n_rows, width] column ids and values,
-    padded with 0 (width: the fullest row, at least 1)."""
+    padded with 0 (width: the fullest row, at least 1): each row's k largest, e.g. ItemKNN's
+    neighbours."""
     rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
     width = int(rank.max()) + 1 if len(rank) else 1
     ids = np.zeros((n_rows, width), dtype=np.int64)
@@ -95,12 +89,12 @@ def as_table(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int
 
 def top_entries(matrix: sp.spmatrix, k) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The `k` largest entries of every row (one number, or one per row; ties: lower column first)
-    of a sparse matrix (duplicates summed), sorted by row, then column: their rows, columns and
-    values. Rows holding more than k entries are selected in groups of similar length, each a
-    padded [rows, width] array in which the k-th largest value is found by np.partition (or a sort
-    per row when k differs between rows): O(width) per row, no global sort of the entries."""
+    of a sparse matrix without duplicate entries, grouped by row: their rows, columns and values.
+    Rows holding more than k entries are selected in groups of similar length, each a padded
+    [rows, width] array in which the k-th largest value is found by np.partition (or a sort per
+    row when k differs between rows): O(width) per row, no global sort. Only the entries tied with
+    a row's k-th largest value are sorted, by column, to keep the lower columns."""
     matrix = sp.csr_matrix(matrix)
-    matrix.sum_duplicates()  # canonical: columns ascending within each row
     counts = np.diff(matrix.indptr)  # [R]
     limit = np.broadcast_to(np.asarray(k, dtype=np.int64), counts.shape)  # [R]
     keep = np.repeat(counts <= limit, counts)  # [nnz] every entry of a row with at most k
@@ -110,17 +104,21 @@ def top_entries(matrix: sp.spmatrix, k) -> Tuple[np.ndarray, np.ndarray, np.ndar
         rows = long_rows[widths == width]  # [G]
         local, entry = _row_entries(matrix.indptr, rows)
         column = entry - matrix.indptr[rows][local]
-        values = np.full((len(rows), width), -np.inf)
-        values[local, column] = matrix.data[entry]  # [G, width], columns ascending, padded with -inf
+        values = np.full((len(rows), width), -np.inf, dtype=matrix.data.dtype)
+        values[local, column] = matrix.data[entry]  # [G, width] padded with -inf
         want = limit[rows]
         if np.isscalar(k):
             kth = -np.partition(-values, int(k) - 1, axis=1)[:, int(k) - 1]
         else:
             kth = np.take_along_axis(-np.sort(-values, axis=1), (want - 1)[:, None], axis=1)[:, 0]
-        above = values > kth[:, None]
-        tied = values == kth[:, None]
-        tied &= np.cumsum(tied, axis=1) <= (want - above.sum(1))[:, None]  # ties: the lower columns
-        keep[entry] = (above | tied)[local, column]
+        above = matrix.data[entry] > kth[local]
+        keep[entry[above]] = True
+        tied = np.flatnonzero(matrix.data[entry] == kth[local])  # into entry: the ties at the k-th value
+        tied = tied[np.lexsort((matrix.indices[entry[tied]], local[tied]))]  # by row, then column
+        tied_rows = local[tied]
+        rank = np.arange(len(tied)) - np.searchsorted(tied_rows, tied_rows)
+        room = want - np.bincount(local[above], minlength=len(rows))  # [G] places left for ties
+        keep[entry[tied[rank < room[tied_rows]]]] = True
     rows = np.repeat(np.arange(matrix.shape[0]), counts)
     return rows[keep], matrix.indices[keep].astype(np.int64), matrix.data[keep]
 

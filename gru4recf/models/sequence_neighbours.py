@@ -28,10 +28,12 @@ ROWS_PER_PASS = 64  # histories scored together (bounds the working memory of a 
 
 @dataclass(frozen=True)
 class SequenceSets:
-    """The training sequences ordered by recency (row S-1 is the most recent) as item sets: row r holds `items[offsets[r]:offsets[r + 1]]` (ascending, distinct), each with `last`,
-    its last 1-based position in the sequence; `times` is each sequence's last timestamp (None when
-    the dataset has none). Recency is the last timestamp where the dataset has times (ties: user
-    id order), else user id order (the first appearance in the interaction file)."""
+    """The training sequences ordered by recency (row S-1 is the most recent) as item sets: row r
+    holds `items[offsets[r]:offsets[r + 1]]` (ascending, distinct), each with `last`, its last
+    1-based position in the sequence; `times` is each sequence's last timestamp (None when the
+    dataset has none). Recency is the last timestamp where the dataset has times (ties: sequence id
+    order), else sequence id order (the first appearance in the interaction file, or a session's
+    start time)."""
 
     offsets: np.ndarray
     items: np.ndarray

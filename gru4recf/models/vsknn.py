@@ -50,7 +50,8 @@ class VSKNNSettings(ModelSettings):
     title = "VSKNN"
     k: int = setting(100, c.integer(1), "Neighbours: the most similar training sequences that score items.")
     sample_size: int = setting(1000, c.integer(0), "Candidates: the most recent sequences sharing an item (0: all).")
-    weighting: str = setting("div", c.one_of(DECAYS), "Weight of a history item by its position (the last weighs most).")
+    weighting: str = setting("div", c.one_of(DECAYS),
+                             "Weight of a history item by its position (the last weighs most).")
     weighting_score: str = setting("div", c.one_of(DECAYS),
                                    "Decay of a neighbour's votes by how far back its most recent shared item is.")
     idf_weighting: float = setting(0.0, c.number(0.0), "Weight of an item's idf in the votes for it (0: off).")
