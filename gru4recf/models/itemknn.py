@@ -15,7 +15,6 @@ batch is one scatter.
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from ..config import checks as c

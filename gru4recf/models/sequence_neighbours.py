@@ -176,13 +176,15 @@ class SetNeighbours(FittedRecommender):
         key = torch.unique(sets.rows[owner] * size + self.posting_rows[entry])  # [pairs] sorted
         rows, sequences = key // size, key % size
         if self.sample_size:
-            newer = torch.bincount(rows, minlength=len(sets.lengths)).cumsum(0)[rows] - 1 - torch.arange(
-                len(rows), device=rows.device)  # the history's candidates more recent than this one
-            rows, sequences, key = rows[newer < self.sample_size], sequences[newer < self.sample_size], \
-                key[newer < self.sample_size]
+            ends = torch.bincount(rows, minlength=len(sets.lengths)).cumsum(0)  # [B] where each history's end
+            newer = ends[rows] - 1 - torch.arange(len(rows), device=rows.device)  # its candidates more recent
+            recent = newer < self.sample_size
+            rows, sequences, key = rows[recent], sequences[recent], key[recent]
         holders = (self.posting_offsets[sets.items + 1] - self.posting_offsets[sets.items]).sum()
-        use_holders = holders <= self.sequence_sizes[sequences].sum() if self.pair_source == "auto" else \
-            self.pair_source == "holders"
+        if self.pair_source == "auto":
+            use_holders = bool(holders <= self.sequence_sizes[sequences].sum())
+        else:
+            use_holders = self.pair_source == "holders"
         if use_holders:  # from the holder lists of the history's items
             slot, entry = expand(self.posting_offsets, sets.items)
             found = sets.rows[slot] * size + self.posting_rows[entry]

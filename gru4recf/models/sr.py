@@ -25,8 +25,8 @@ from ..data.batching import Batch
 from ..data.dataset import SequenceDataset
 from ..data.split import Examples
 from .base import FittedRecommender
-from .neighbours import DECAYS, decay, exclude_seen_setting, mask_seen, row_scores, span_positions, top_entries, \
-    training_spans
+from .neighbours import (DECAYS, decay, exclude_seen_setting, mask_seen, row_scores, span_positions, top_entries,
+                         training_spans)
 from .spec import Catalogue, ModelSettings, ModelSpec
 
 

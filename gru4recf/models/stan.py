@@ -27,8 +27,10 @@ import torch
 
 from ..config import checks as c
 from ..config.settings import setting
+from ..data.dataset import SequenceDataset
+from ..data.split import Examples
 from .neighbours import exclude_seen_setting
-from .sequence_neighbours import HistorySets, SetNeighbours, nearest, scatter_scores
+from .sequence_neighbours import HistorySets, SequenceSets, SetNeighbours, nearest, scatter_scores
 from .spec import Catalogue, ModelSettings, ModelSpec
 
 DAY = 24 * 3600.0
@@ -62,7 +64,7 @@ class STAN(SetNeighbours):
         return cls(catalogue.n_items, settings.k, settings.sample_size, settings.lambda_spw, settings.lambda_snh,
                    settings.lambda_inh, settings.exclude_seen)
 
-    def fit_extra(self, dataset, train, sets) -> None:
+    def fit_extra(self, dataset: SequenceDataset, train: Examples, sets: SequenceSets) -> None:
         """Each training sequence's last timestamp (none when the dataset has no times)."""
         times = np.zeros(0) if sets.times is None else sets.times
         self.sequence_times = torch.from_numpy(np.ascontiguousarray(times, dtype=np.float64))

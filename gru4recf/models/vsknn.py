@@ -25,9 +25,12 @@ import torch
 
 from ..config import checks as c
 from ..config.settings import setting
+from ..data.dataset import SequenceDataset
+from ..data.split import Examples
 from .neighbours import DECAYS, decay, exclude_seen_setting, span_positions, training_spans
-from .sequence_neighbours import HistorySets, SetNeighbours, nearest, scatter_scores
+from .sequence_neighbours import HistorySets, SequenceSets, SetNeighbours, nearest, scatter_scores
 from .spec import Catalogue, ModelSettings, ModelSpec
+
 
 def position_weight(name: str, position: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
     """w(p, n) of `weighting` for 1-based positions p in histories of n events (tensors alike)."""
@@ -72,7 +75,7 @@ class VSKNN(SetNeighbours):
         return cls(catalogue.n_items, settings.k, settings.sample_size, settings.weighting, settings.weighting_score,
                    settings.idf_weighting, settings.exclude_seen)
 
-    def fit_extra(self, dataset, train, sets) -> None:
+    def fit_extra(self, dataset: SequenceDataset, train: Examples, sets: SequenceSets) -> None:
         """idf(i) = log(training sequences / training events of i); 0 for an item without any."""
         starts, ends = training_spans(train)
         events = np.bincount(dataset.items[span_positions(starts, ends)[1]], minlength=self.n_items)
