@@ -216,14 +216,14 @@ def run_child(command: Sequence[str], cwd: Path, env: dict, timeout: Optional[fl
                  usage.ru_maxrss / 1024, text)  # Linux reports ru_maxrss in KiB
 
 
-def read_run(results_dir: Path) -> dict:
-    """Epochs, the validation curve, best epoch and the final results from the run's results folder
-    (its epochs.jsonl and results.json); a killed run has its finished epochs only (none when it
-    was killed before it wrote its config.yaml, which comes before any epoch)."""
+def read_run(results_dir: Path, metrics: Sequence[str] = METRICS) -> dict:
+    """Epochs, the validation curve, best epoch and the final results (`metrics` of them) from the
+    run's results folder (its epochs.jsonl and results.json); a killed run has its finished epochs
+    only (none when it was killed before it wrote its config.yaml, which comes before any epoch)."""
     folders = sorted(f for f in results_dir.glob("*/") if (f / CONFIG_FILE).is_file()) if results_dir.is_dir() else []
     if not folders:
         return {"epochs_run": 0, "best_epoch": None, "stopped_early": False, "epochs": [],
-                **{f"{split}_{k}": None for split in ("valid", "test") for k in METRICS}}
+                **{f"{split}_{k}": None for split in ("valid", "test") for k in metrics}}
     epochs = read_epochs(folders[0])
     final = json.loads((folders[0] / RESULTS_FILE).read_text()) if (folders[0] / RESULTS_FILE).is_file() else {}
     valid, test = final.get("best_valid_result", {}), final.get("test_result", {})
@@ -231,7 +231,7 @@ def read_run(results_dir: Path) -> dict:
     settings = yaml.safe_load((folders[0] / CONFIG_FILE).read_text())
     stopped = bool(final) and len(epochs) < settings["epochs"]
     return {"epochs_run": len(epochs), "best_epoch": best_epoch, "stopped_early": stopped,
-            **{f"valid_{k}": valid.get(k) for k in METRICS}, **{f"test_{k}": test.get(k) for k in METRICS},
+            **{f"valid_{k}": valid.get(k) for k in metrics}, **{f"test_{k}": test.get(k) for k in metrics},
             "epochs": [epoch_row(row, settings["valid_metric"].lower()) for row in epochs]}
 
 

@@ -69,9 +69,11 @@ def run_settings(model: str, mode: str, seed: int, extra: dict, num_threads: int
     return keys
 
 
-def run_one(model: str, mode: str, seed: int, settings: dict, args, keep: Optional[Path]) -> dict:
-    """One `run.py` run in a child process; its results folder (and console output) are kept in
-    `keep` when given, its checkpoints and log file are not."""
+def run_one(model: str, mode: str, seed: int, settings: dict, args, keep: Optional[Path],
+            metrics: Sequence[str] = METRICS) -> dict:
+    """One `run.py` run in a child process (`args.data_path`, `args.timeout`); its results folder
+    (and console output) are kept in `keep` when given, its checkpoints and log file are not; the
+    row holds the validation and test `metrics` of its best epoch."""
     work = Path(tempfile.mkdtemp(prefix="zoo_"))
     results_dir = keep if keep is not None else work / "results"
     if keep is not None:
@@ -81,7 +83,7 @@ def run_one(model: str, mode: str, seed: int, settings: dict, args, keep: Option
     command += [f"--log_dir={work / 'log'}", f"--checkpoint_dir={work / 'saved'}", f"--results_dir={results_dir}"]
     load_start = load_1min()
     child = run_child(command, ROOT, dict(os.environ), args.timeout)
-    measured = read_run(results_dir)
+    measured = read_run(results_dir, metrics)
     shutil.rmtree(work, ignore_errors=True)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ Recommending: `python -m gru4recf recommend --checkpoint=saved/X.pth --items="1 
 What is there: `gru4recf models` (every model, or `gru4recf models GRU4RecF` for one model's keys),
 `gru4recf datasets` (the datasets that can be downloaded), `gru4recf --version`.
 Pictures: `gru4recf plot results/<run id>` (learning curves), `gru4recf plot hyper.jsonl` (a search).
+Session datasets: `gru4recf convert yoochoose --raw=downloads/yoochoose --data_path=dataset` (raw files to
+atomic files, docs/sessions-data.md).
 A user error prints one 'gru4recf: error: ...' line on stderr and exits with status 2.
 """
 import argparse
@@ -33,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gru4recf", allow_abbrev=False,
         description="Train and evaluate a sequential recommender. Any config key can be given as --key=value "
                     "or --key value. 'gru4recf recommend --help' shows how to use a trained model; "
-                    "'gru4recf models' lists the models and 'gru4recf datasets' the downloadable datasets.")
+                    "'gru4recf models' lists the models, 'gru4recf datasets' the downloadable datasets and "
+                    "'gru4recf convert --help' the session datasets it converts from their raw files.")
     parser.add_argument("--version", action="version", version=f"gru4recf {__version__}")
     parser.add_argument("--model", "-m", default=None, help="model name (default GRU4RecF)")
     parser.add_argument("--dataset", "-d", default=None, help="dataset name (default ml-100k)")
@@ -73,6 +76,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return datasets_main()
     if argv[:1] == ["plot"]:
         return plot_main(argv[1:])
+    if argv[:1] == ["convert"]:
+        return convert_main(argv[1:])
     from .config.loader import parse_cli_args, precheck
 
     args, rest = build_parser().parse_known_args(argv)
@@ -128,6 +133,43 @@ def plot_main(paths: Sequence[str]) -> int:
     except Gru4recfError as error:
         print(f"{PREFIX} {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def build_convert_parser() -> argparse.ArgumentParser:
+    from .data.convert import DATASETS
+    from .data.convert.sessions import PROTOCOLS
+
+    names = "\n".join(f"  {name:<13} {about}" for name, about in DATASETS.items())
+    parser = _Parser(prog="gru4recf convert", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+                     description="Convert the raw files of a published session dataset (downloaded by you) to "
+                                 "atomic files <data_path>/NAME/NAME.inter and NAME.item, applying the GRU4Rec "
+                                 "papers' preprocessing (docs/sessions-data.md).",
+                     epilog=f"datasets:\n{names}")
+    parser.add_argument("name", choices=list(DATASETS), metavar="NAME", help=f"one of {', '.join(DATASETS)}")
+    parser.add_argument("--raw", required=True, metavar="FOLDER", help="the folder holding the raw files")
+    parser.add_argument("--data_path", required=True, metavar="OUT", help="the folder that receives NAME/")
+    parser.add_argument("--protocol", default="hidasi2023", choices=list(PROTOCOLS),
+                        help="hidasi2023 (default: Hidasi & Czapp 2023) or gru4rec2016 (the original RSC15 one)")
+    return parser
+
+
+def convert_main(argv: Sequence[str]) -> int:
+    """`gru4recf convert NAME --raw=FOLDER --data_path=OUT`: prints the folder written and its counts."""
+    try:
+        args = build_convert_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or an argument error already printed as one line
+        return int(stop.code or 0)
+    from .data.convert import convert
+
+    try:
+        folder = convert(args.name, args.raw, args.data_path, args.protocol, show_progress=True)
+    except Gru4recfError as error:
+        print(f"{PREFIX} {error}", file=sys.stderr)
+        return 2
+    with open(folder / f"{args.name}.inter", "rb") as handle:
+        rows = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b"")) - 1
+    print(f"wrote {folder} ({rows} interactions; protocol {args.protocol})")
     return 0
 
 

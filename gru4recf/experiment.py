@@ -34,6 +34,7 @@ from .evaluation.evaluator import Evaluator
 from .evaluation.metrics import format_result
 from .evaluation.settings import EvaluationSettings
 from .logs import FILE_ONLY, log_outcome
+from .models.losses import BATCH_LOSSES
 from .models.registry import model_spec, models
 from .models.spec import Catalogue, ModelSpec
 from .runtime import RuntimeSettings, init_seed, new_run_id, resolve_device, resumed_run_id, set_threads
@@ -180,7 +181,8 @@ def make_batches(config: Config, data: LoadedData, mode: Optional[TrainMode],
                                              config.eval_batch_size, users=users(part), **shard)
     train, training_line = None, ""
     if mode is not None:
-        sampling = _sampling(config.seed, training, data, distributed)
+        loss_type = getattr(config.model_settings, "loss_type", None)
+        sampling = _sampling(config.seed, training, data, distributed, loss_type)
         train = mode.batches(dataset.items, splits["train"], sampling, users("train"))
         training_line = f"[Training]: train_batch_size = [{sampling.batch_size}], examples = [{len(splits['train'])}]  "
     logger.info(training_line
@@ -190,9 +192,11 @@ def make_batches(config: Config, data: LoadedData, mode: Optional[TrainMode],
     return Batches(train, evaluation("valid"), evaluation("test"))
 
 
-def _sampling(seed: int, training: TrainingSettings, data: LoadedData, distributed: DistributedContext) -> Sampling:
-    """How the run draws its training batches: negatives and sampled-softmax candidates from the
-    training targets' popularity, this process's share of each global batch."""
+def _sampling(seed: int, training: TrainingSettings, data: LoadedData, distributed: DistributedContext,
+              loss_type: Optional[str] = None) -> Sampling:
+    """How the run draws its training batches: negatives and sampled-softmax candidates (or the batch
+    losses' shared negatives) from the training targets' popularity, this process's share of each
+    global batch."""
     dataset, train = data.dataset, data.splits["train"]
     counts = np.bincount(dataset.items[train.targets], minlength=dataset.n_items)  # training popularity
     sampler, num_negatives, batch_size = None, 0, training.train_batch_size
@@ -203,6 +207,9 @@ def _sampling(seed: int, training: TrainingSettings, data: LoadedData, distribut
         batch_size = max(batch_size // num_negatives, 1)  # RecBole counts sampled pairs in the batch
     softmax = training.sampled_softmax
     candidates = None if softmax is None else CandidateSampler(counts, softmax["num_samples"], softmax["alpha"])
+    if loss_type in BATCH_LOSSES:  # the authors' popularity: every training click, each sequence's first too
+        clicks = counts + np.bincount(dataset.items[np.unique(train.starts)], minlength=dataset.n_items)
+        candidates = CandidateSampler.for_batch_losses(clicks, training.n_sample, training.sample_alpha)
     return Sampling(batch_size, seed, sampler, num_negatives, candidates, distributed.rank, distributed.world_size)
 
 
@@ -230,7 +237,10 @@ class Run:
 def build_model_for(config: Config, dataset: SequenceDataset) -> nn.Module:
     """The configured model over `dataset`'s catalogue, freshly initialised (or unfitted)."""
     catalogue = Catalogue(dataset.n_items, dataset.item_features, dataset.n_users, config.MAX_ITEM_LIST_LENGTH)
-    return model_spec(config.model).build(config.model_settings, catalogue)
+    model = model_spec(config.model).build(config.model_settings, catalogue)
+    if hasattr(model, "loss_params"):  # the batch losses' parameters are global keys
+        model.loss_params = config.section(TrainingSettings).loss_params
+    return model
 
 
 def build_trainer(config: Config, model: nn.Module, evaluator: Evaluator, mode: TrainMode, device: torch.device,
@@ -243,8 +253,11 @@ def build_trainer(config: Config, model: nn.Module, evaluator: Evaluator, mode: 
     strategy = TrainingStrategy(training.training_strategy, config.model_settings.subnets())
     if training.learner in SPARSE_LEARNERS:
         model.item_embedding.sparse = True  # before DDP, which reads it
+        if getattr(model, "item_bias", None) is not None:
+            model.item_bias.sparse = True
     runner = step_runner(model, distributed, config.seed, find_unused_parameters=strategy.freezes)
-    optimizer = build_optimizer(model.parameters(), training.learner, training.learning_rate, training.weight_decay)
+    optimizer = build_optimizer(model.parameters(), training.learner, training.learning_rate, training.weight_decay,
+                                training.momentum)
     return trainer_class(model, optimizer, evaluator, training, config.valid_metric, mode, device=device,
                          show_progress=show_progress, checkpoints=checkpoints, runner=runner, strategy=strategy,
                          results=results)

@@ -18,7 +18,7 @@ from gru4recf import run_gru4recf  # noqa: E402
 from gru4recf.distributed import DistributedContext, distributed_run  # noqa: E402
 from gru4recf.experiment import build_run, load_config, load_data  # noqa: E402
 from gru4recf.runtime import init_seed, set_threads  # noqa: E402
-from helpers import small_config, write_pattern_dataset  # noqa: E402
+from helpers import small_config, write_pattern_dataset, write_session_dataset  # noqa: E402
 
 NAME = "ddp"
 BPR = {"loss_type": "BPR", "train_neg_sample_args": {"distribution": "uniform", "sample_num": 3}}
@@ -36,6 +36,10 @@ FIRST_STEP_CASES = {
                              "learning_rate": 0.01, "sampled_softmax": {"num_samples": 8, "alpha": 0.75}},
 }
 EVAL_SETTINGS = {"eval_batch_size": 7, "metric_decimal_place": 12}
+# The session protocol: sessions, the time split, the next click at every position, median ties.
+SESSIONS = "ddp_sessions"
+SESSION_SETTINGS = dict(EVAL_SETTINGS, model="GRU4Rec", dataset=SESSIONS, SESSION_ID_FIELD="session_id",
+                        rank_ties="median", eval_args={"split": {"TS": {"valid_days": 2, "test_days": 2}}})
 # The training run compared with the command line's interrupted-and-resumed run.
 RUN_SETTINGS = {"train_mode": "sequence", "train_batch_size": 64, "epochs": 3}
 
@@ -47,6 +51,7 @@ def write_dataset(folder: Path) -> Path:
     rows = [f"u{user}\t{(user + step) % 30}\t3\t{5000 + step}" for user in range(10) for step in range(1 + 2 * user)]
     with open(folder / NAME / f"{NAME}.inter", "a", encoding="utf-8") as handle:
         handle.write("\n".join(rows) + "\n")
+    write_session_dataset(folder, SESSIONS, n_sessions=101)
     return folder
 
 
@@ -67,8 +72,10 @@ def build(config, distributed: DistributedContext):
 def evaluation(data_path: Path, distributed: DistributedContext) -> dict:
     """Validation and test metrics (12 decimals) of one freshly initialised model."""
     run = build(config_for(data_path, **EVAL_SETTINGS), distributed)
+    sessions = build(config_for(data_path, **SESSION_SETTINGS), distributed)
     return {"valid": dict(run.evaluator.evaluate(run.model, run.batches.valid)),
-            "test": dict(run.evaluator.evaluate(run.model, run.batches.test))}
+            "test": dict(run.evaluator.evaluate(run.model, run.batches.test)),
+            "sessions": dict(sessions.evaluator.evaluate(sessions.model, sessions.batches.test))}
 
 
 def first_steps(data_path: Path, distributed: DistributedContext, cases=tuple(FIRST_STEP_CASES)) -> dict:

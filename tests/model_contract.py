@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gru4recf.data.batching import Batch
+from gru4recf.data.batching import Batch, Candidates
 from gru4recf.data.dataset import SequenceDataset
 from gru4recf.data.features import FeatureField
 from gru4recf.data.sequence_batches import Chunk
 from gru4recf.data.split import leave_one_out
+from gru4recf.models.losses import BATCH_LOSSES
 from gru4recf.models.spec import Catalogue, ModelSpec
 from gru4recf.training.checkpoint import read_checkpoint, save_checkpoint
 
@@ -43,10 +44,16 @@ def dataset() -> SequenceDataset:
                            features())
 
 
-def batch(negatives: bool = False) -> Batch:
+def shared() -> Candidates:
+    """Three shared negatives for the batch losses (log-Q corrections of 0.5 and 1)."""
+    return Candidates(torch.tensor([5, 7, 2]), torch.full((3,), 0.5), torch.ones(3))
+
+
+def batch(negatives: bool = False, candidates: bool = False) -> Batch:
     history = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0], [6, 7, 8, 9]])
     return Batch(history, torch.tensor([3, 2, 4]), torch.tensor([4, 6, 10]),
-                 torch.tensor([[5, 7], [1, 2], [3, 11]]) if negatives else None, users=torch.tensor([1, 2, 3]))
+                 torch.tensor([[5, 7], [1, 2], [3, 11]]) if negatives else None, shared() if candidates else None,
+                 users=torch.tensor([1, 2, 3]))
 
 
 def build(spec: ModelSpec, values: dict) -> torch.nn.Module:
@@ -79,14 +86,24 @@ def check_scores_and_padding(spec: ModelSpec, values: dict) -> None:
     assert torch.allclose(model.full_scores(plain), model.full_scores(padded), atol=1e-6)
 
 
+def allowed_losses(spec: ModelSpec) -> list:
+    """The `loss_type` values the model's settings accept (none without the key)."""
+    keys = spec.settings.keys()
+    return keys["loss_type"][1].allowed.split(", ") if "loss_type" in keys else []
+
+
 def check_losses(spec: ModelSpec, values: dict) -> None:
-    """A finite scalar loss for every loss the model's settings allow (CE, and BPR with negatives)."""
-    losses = ["CE", "BPR"] if "loss_type" in spec.settings.keys() else [None]
+    """A finite scalar loss for every loss the model's settings allow (CE, BPR with negatives, and
+    the batch losses with shared negatives), with a gradient for the item table."""
+    losses = [loss for loss in ["CE", "BPR", *BATCH_LOSSES] if loss in allowed_losses(spec)] or [None]
     for loss_type in losses:
         torch.manual_seed(0)
         model = build(spec, values if loss_type is None else {**values, "loss_type": loss_type})
-        loss = model.loss(batch(negatives=loss_type == "BPR"))
+        model.loss_params = type(model.loss_params)(logq=1.0)
+        loss = model.loss(batch(negatives=loss_type == "BPR", candidates=loss_type in BATCH_LOSSES))
         assert loss.dim() == 0 and torch.isfinite(loss), loss_type
+        loss.backward()
+        assert torch.isfinite(model.item_embedding.weight.grad).all(), loss_type
 
 
 def check_one_step_changes_every_weight(spec: ModelSpec, values: dict) -> None:
@@ -119,7 +136,14 @@ def check_sequence_loss(spec: ModelSpec, values: dict) -> None:
     inputs, targets = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]]), torch.tensor([[2, 3, 4, 5], [6, 7, 0, 0]])
     loss, _ = model.sequence_loss(Chunk(inputs, targets, None), None)
     assert loss.dim() == 0 and torch.isfinite(loss)
+    for loss_type in [loss for loss in BATCH_LOSSES if loss in allowed_losses(spec)]:  # a chunk's targets + samples
+        model.loss_type = loss_type
+        candidates = Candidates(torch.tensor([5, 7, 2]), torch.zeros(3), torch.zeros(2, 4))
+        batch_loss, _ = model.sequence_loss(Chunk(inputs, targets, None, candidates), None)
+        assert batch_loss.dim() == 0 and torch.isfinite(batch_loss), loss_type
     steps, _ = model.encode_steps(inputs)
     last = steps[torch.arange(2), torch.tensor([3, 1])] @ model.item_embedding.weight.t()
+    if getattr(model, "item_bias", None) is not None:
+        last = last + model.item_bias.weight.t()
     history = Batch(inputs, torch.tensor([4, 2]), torch.tensor([5, 7]))
     assert torch.allclose(last, model.full_scores(history), atol=1e-5)

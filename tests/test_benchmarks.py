@@ -290,3 +290,15 @@ def test_a_run_killed_before_its_config_was_written_has_no_epochs(tmp_path):
 def test_zoo_names_a_mode_a_model_lacks():
     done = run_script(str(BENCHMARKS / "zoo.py"), "--models=GRU4Rec,Caser", "--train_mode=sequence")
     assert done.returncode == 2 and "not a mode of Caser" in done.stderr
+
+
+def test_bench_next_click_ranks_every_position_of_its_sessions(tmp_path):
+    out = tmp_path / "next_click.json"
+    done = run_script(str(BENCHMARKS / "bench_next_click.py"), "--events=300", "--items=500", "--num_threads=1",
+                      "--rank_ties=median", f"--json_out={out}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = json.loads(out.read_text())
+    # sessions are added until they hold the requested predictions: at most one session (9 predictions) more
+    assert 300 <= saved["predictions"] < 310 and set(saved["result"]) == {"recall@20", "mrr@20"}
+    assert f"{saved['predictions']:,} predictions over 500 items" in done.stdout
+    assert [stage["name"] for stage in saved["stages"]] == ["build sessions and examples", "evaluate"]

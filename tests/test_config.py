@@ -323,7 +323,8 @@ def test_every_shipped_config_file_passes_the_schema(path):
 
 
 def test_a_model_key_s_bad_value_names_the_model_and_what_it_allows():
-    with pytest.raises(ConfigError, match=r"config key 'loss_type' has value 'XE'; expected one of 'CE', 'BPR' "
+    with pytest.raises(ConfigError, match=r"config key 'loss_type' has value 'XE'; expected one of 'CE', 'BPR', "
+                                          r"'BPR-max', 'TOP1', 'TOP1-max', 'CE-batch' "
                                           r"\(a setting of model 'GRU4Rec'\)"):
         load_config("GRU4Rec", config_dict={"loss_type": "XE"})
 

@@ -109,6 +109,13 @@ def test_readme_is_at_most_200_lines():
     assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail into docs/"
 
 
+def test_the_official_parity_table_of_gru4recs_page_is_generated_from_the_benchmark_json():
+    table = subprocess.run([sys.executable, "benchmarks/official_parity.py", "--markdown",
+                            "benchmarks/results/official_parity.json"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert table.count("\n") >= 4 and table in (ROOT / "docs" / "models" / "GRU4Rec.md").read_text(encoding="utf-8")
+
+
 RECIPE_TABLES = [["benchmarks/results/recipe_candidates.json", "benchmarks/results/recipe_warmup_segments.json"],
                  ["benchmarks/results/recipe_threads.json", "--per_run"]]
 
@@ -162,7 +169,7 @@ def test_every_training_and_search_command_in_the_docs_has_a_valid_configuration
     for page in PAGES:
         for command in commands(page):
             words = run_py_args(command)
-            if words[:1] in (["recommend"], ["models"], ["datasets"], ["plot"], ["--version"]) or \
+            if words[:1] in (["recommend"], ["models"], ["datasets"], ["plot"], ["convert"], ["--version"]) or \
                     command.startswith("python benchmarks/"):
                 continue
             is_search = "run_hyper.py" in command
@@ -178,6 +185,17 @@ def test_every_training_and_search_command_in_the_docs_has_a_valid_configuration
             except (Exception, SystemExit) as error:  # noqa: BLE001 - every failure is reported with its page
                 problems.append(f"{page.relative_to(ROOT)}: {command}: {error}")
     assert checked >= 10 and not problems, "\n".join(problems)
+
+
+def test_every_convert_command_in_the_docs_parses():
+    """`gru4recf convert NAME --raw=... --data_path=...` in the docs: a dataset the command knows and
+    flags it declares (nothing is converted)."""
+    from gru4recf.cli import build_convert_parser
+
+    found = [command for page in PAGES for command in commands(page) if run_py_args(command)[:1] == ["convert"]]
+    for command in found:
+        build_convert_parser().parse_args(run_py_args(command)[1:])  # exits (SystemExit 2) on a bad one
+    assert len(found) >= 2
 
 
 def test_every_benchmark_command_in_the_docs_names_a_script_and_its_flags():

@@ -80,6 +80,25 @@ def test_a_rank_beyond_k_and_a_score_that_is_not_a_number_count_as_misses():
         assert target_ranks(scores, torch.tensor([0]), 3, ties).tolist() == [0.0]
 
 
+def brute_force_ranks(scores, targets, k: int, ties: str) -> list:
+    """Each target's rank by counting every item of its row, one row at a time."""
+    out = []
+    for row, target in zip(scores.tolist(), targets.tolist()):
+        t = row[target]
+        higher, equal = sum(v > t for v in row), sum(v == t for v in row)
+        rank = {"standard": higher + 1, "conservative": higher + equal, "median": higher + (equal - 1) / 2 + 1}[ties]
+        out.append(float(rank) if rank <= k else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("ties", ["standard", "conservative", "median"])
+@pytest.mark.parametrize("k", [1, 3, 5, 12])
+def test_ranks_with_many_ties_match_counting_every_item(ties, k):
+    torch.manual_seed(1)
+    scores, targets = torch.randint(0, 4, (200, 12)).float(), torch.randint(0, 12, (200,))  # ties everywhere
+    assert target_ranks(scores, targets, k, ties).tolist() == brute_force_ranks(scores, targets, k, ties)
+
+
 def test_without_ties_every_mode_gives_the_position_in_the_top_k_list():
     torch.manual_seed(0)
     scores, targets = torch.randn(50, 40), torch.randint(0, 40, (50,))

@@ -24,13 +24,17 @@ def batch():
     return history, lengths, torch.tensor([4, 6, 10]), torch.tensor([[5, 7], [1, 2], [3, 11]])
 
 
-# Every registered model with its defaults, and GRU4RecF in each of its architectures.
+# Every registered model with its defaults, GRU4RecF in each of its architectures, and GRU4Rec as its
+# authors build it (configs/gru4rec_official.yaml).
 VARIANTS = [(name, {}) for name in sorted(models()) if name != "GRU4RecF"]
 VARIANTS += [("GRU4RecF", config(architecture=architecture)) for architecture in SUBNETS]
+VARIANTS += [("GRU4Rec", {"constrained_embedding": True, "output_bias": True,
+                          "gru_bias": True, "hidden_dropout_prob": 0.2, "embedding_size": 6})]
 
 
 @pytest.mark.parametrize("name, values", VARIANTS,
-                         ids=[name + "".join(f"-{v['architecture']}" for v in [values] if v) for name, values in VARIANTS])
+                         ids=[name + "".join(f"-{v.get('architecture', 'authors')}" for v in [values] if v)
+                              for name, values in VARIANTS])
 def test_every_model_meets_the_contract(name, values, tmp_path):
     check_model(models()[name], values, tmp_path)
 

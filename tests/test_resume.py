@@ -103,17 +103,22 @@ def test_run_killed_after_epoch_2_and_resumed_ends_like_the_uninterrupted_run(da
     assert not list((tmp_path / "saved").glob("*.tmp"))
 
 
-@pytest.mark.parametrize("train_mode, model, strategy", [("augment", "GRU4Rec", "simultaneous"),
-                                                      ("sequence", "GRU4Rec", "simultaneous"),
-                                                      ("sequence", "GRU4RecF", "residual")])
-def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode, model, strategy, data_dir, tmp_path,
-                                                                      monkeypatch):
+AUTHORS = {"loss_type": "BPR-max", "n_sample": 8, "learner": "adagrad_momentum", "momentum": 0.5,
+           "constrained_embedding": True, "output_bias": True, "hidden_dropout_prob": 0.2}  # the authors' GRU4Rec
+
+
+@pytest.mark.parametrize("train_mode, model, strategy, extra", [("augment", "GRU4Rec", "simultaneous", {}),
+                                                             ("sequence", "GRU4Rec", "simultaneous", {}),
+                                                             ("sequence", "GRU4RecF", "residual", {}),
+                                                             ("session_parallel", "GRU4Rec", "simultaneous", AUTHORS)])
+def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode, model, strategy, extra, data_dir,
+                                                                      tmp_path, monkeypatch):
     # A high learning rate makes validation scores fall back, so early stopping (stopping_step=1)
     # has stale counters to carry over and ends the run before `epochs`; dropout draws from the
     # torch generator, whose state the checkpoint must carry. Residual training must also carry
     # its phase (which subnet trains).
     config = config_for(data_dir, tmp_path, model=model, epochs=20, stopping_step=1, learning_rate=0.3,
-                        train_mode=train_mode, training_strategy=strategy)
+                        train_mode=train_mode, training_strategy=strategy, **extra)
     copies = tmp_path / "copies"
     copies.mkdir()
     save_last = RunCheckpoints.save_last

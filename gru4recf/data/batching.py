@@ -40,7 +40,8 @@ class Candidates:
     def draw(cls, sampler: CandidateSampler, targets: np.ndarray, rng: np.random.Generator) -> "Candidates":
         items = sampler.draw(rng)
         log_q = sampler.log_q
-        return cls(torch.from_numpy(items), torch.from_numpy(log_q[items]), torch.from_numpy(log_q[targets]))
+        return cls(torch.from_numpy(items), torch.from_numpy(log_q[items]),
+                   torch.from_numpy(sampler.target_log_q[targets]))
 
     def rows(self, rows) -> "Candidates":
         """The same shared candidates for the targets of `rows` only."""

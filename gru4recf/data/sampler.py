@@ -49,7 +49,9 @@ class CandidateSampler:
 
     Scoring a few thousand popular candidates instead of the whole catalogue keeps CE affordable
     for catalogues of hundreds of thousands of items; the correction keeps the estimate unbiased
-    for the full softmax in expectation (Bengio & Senecal 2008; Jean et al. 2015).
+    for the full softmax in expectation (Bengio & Senecal 2008; Jean et al. 2015). `log_q` [n_items]
+    corrects a sampled column, `target_log_q` [n_items] a target (the same here; see
+    `for_batch_losses`).
     """
 
     def __init__(self, item_counts: np.ndarray, num_samples: int, alpha: float = 0.75) -> None:
@@ -63,6 +65,22 @@ class CandidateSampler:
         with np.errstate(divide="ignore"):
             self.log_q = np.log(num_samples * self.probabilities).astype(np.float32)
         self.log_q[~np.isfinite(self.log_q)] = 0.0  # never-sampled items: no correction
+        self.target_log_q = self.log_q
+
+    @classmethod
+    def for_batch_losses(cls, item_counts: np.ndarray, n_sample: int, sample_alpha: float) -> "CandidateSampler":
+        """The shared negatives of the batch losses (models/losses.py): `n_sample` items a batch in
+        proportion to popularity**sample_alpha, beside the batch's own targets. Their log-Q rule is
+        the GRU4Rec authors': a column's correction is the log of its unnormalised sampling weight,
+        count**sample_alpha for a shared sample and count for a target (targets come as often as
+        their item occurs). `n_sample` may be 0 (the batch's targets only)."""
+        sampler = cls(item_counts, max(n_sample, 1), sample_alpha)
+        sampler.num_samples = n_sample
+        counts = np.asarray(item_counts, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            log_counts = np.where(counts > 0, np.log(counts), 0.0).astype(np.float32)  # unseen items: 0
+        sampler.log_q, sampler.target_log_q = (sample_alpha * log_counts).astype(np.float32), log_counts
+        return sampler
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """[S] candidate item ids for one batch."""

@@ -23,16 +23,30 @@ RANK_TIES = ("conservative", "standard", "median")
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor, k: int, ties: str = "conservative") -> torch.Tensor:
     """[B, n_items] scores and [B] target ids -> [B] float 1-based rank of each target (a half
-    number for median ties), 0 when beyond `k` or when the target's score is not a number."""
+    number for median ties), 0 when beyond `k` or when the target's score is not a number.
+
+    Counting over whole rows costs far more than a top-k pass, so the counts come from each row's k
+    best scores: when the k-th best is below the target, every item at or above the target is among
+    them; when it is above, the target is beyond k whatever the ties. Only rows whose k-th best
+    equals the target's score (ties across the cut) are counted over all items."""
+    k = min(k, scores.shape[1])
     target = scores.gather(1, targets.unsqueeze(-1))  # [B, 1]
-    higher = (scores > target).sum(dim=-1)  # [B]
+    best = torch.topk(scores, k, dim=-1).values  # [B, k]
+    kth = best[:, -1:]
+    higher, equal = (best > target).sum(dim=-1), (best == target).sum(dim=-1)  # [B]
+    across = (~((kth > target) | (kth < target))).squeeze(-1).nonzero().squeeze(-1)  # ties at the cut (or NaN)
+    if len(across):
+        row, at = scores[across], target[across]
+        higher[across], equal[across] = (row > at).sum(dim=-1), (row == at).sum(dim=-1)
     if ties == "standard":
         ranks = higher + 1.0
+    elif ties == "conservative":
+        ranks = (higher + equal).float()
     else:
-        equal = (scores == target).sum(dim=-1)  # >= 1: the target itself
-        ranks = (higher + equal).float() if ties == "conservative" else higher + 0.5 * (equal - 1) + 1.0
+        ranks = higher + 0.5 * (equal - 1) + 1.0
     ranks = ranks.float()  # exact: whole and half numbers far beyond any k (float64 is missing on some devices)
-    return torch.where((ranks <= k) & ~torch.isnan(target.squeeze(-1)), ranks, torch.zeros_like(ranks))
+    beyond = (kth > target).squeeze(-1) | (ranks > k) | torch.isnan(target.squeeze(-1))
+    return torch.where(beyond, torch.zeros_like(ranks), ranks)
 
 
 def metric_values(name: str, ranks: torch.Tensor, k: int) -> torch.Tensor:

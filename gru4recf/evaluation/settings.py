@@ -44,8 +44,9 @@ def _time_windows(key: str, value: Any) -> dict:
     value = c.mapping(key, value)
     pair = next((pair for pair in TIME_WINDOWS if set(value) == set(pair)), None)
     if pair is None:
-        raise ConfigError(f"config key '{key}' has value {value!r}; expected one pair of "
-                          + ", ".join(f"{{{a!r}, {b!r}}}" for a, b in TIME_WINDOWS) + ", e.g. {'valid_days': 1, 'test_days': 1}")
+        pairs = ", ".join(f"{{{a!r}, {b!r}}}" for a, b in TIME_WINDOWS)
+        raise ConfigError(f"config key '{key}' has value {value!r}; expected one pair of {pairs}, "
+                          "e.g. {'valid_days': 1, 'test_days': 1}")
     if pair[0] == "valid_after":
         windows = {name: c.number()(f"{key}.{name}", value[name]) for name in pair}
         if windows["valid_after"] > windows["test_after"]:

@@ -19,26 +19,34 @@ from ..data.batching import Batch, Candidates
 from ..data.dataset import SequenceDataset
 from ..data.sequence_batches import Chunk
 from ..data.split import Examples
+from .losses import BATCH_LOSSES, LossParams, batch_loss
 
 State = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
-LOSSES = ("CE", "BPR")
+LOSSES = ("CE", "BPR") + BATCH_LOSSES
 
 
 def loss_type_setting(choices=LOSSES) -> str:
     """The `loss_type` field of a model trained by gradients (RecBole's key)."""
-    return setting("CE", c.one_of(choices), "CE: softmax over all items; BPR: sampled negatives.")
+    return setting("CE", c.one_of(choices),
+                   "CE: softmax over all items (or sampled_softmax); BPR: sampled negatives; BPR-max, TOP1, TOP1-max, "
+                   "CE-batch: GRU4Rec's losses over the batch's other targets plus n_sample shared negatives.")
 
 
 class SequentialRecommender(nn.Module):
     """A model trained by gradients that encodes a history of item ids into a vector scored against
     the item embeddings. Subclasses implement `encode` (and `encode_steps` for train_mode
-    'sequence'); models with parallel subnets override `parameter_groups` and `silence`."""
+    'sequence'); models with parallel subnets override `parameter_groups` and `silence`.
+
+    `loss_params` are the batch losses' parameters (global keys, set by the composition root);
+    `item_bias`, when a model has one, adds a learned score per item to every score."""
 
     def __init__(self, n_items: int, embedding_size: int, loss_type: str) -> None:
         super().__init__()
         self.n_items = n_items
         self.loss_type = loss_type
+        self.loss_params = LossParams()
         self.item_embedding = nn.Embedding(n_items, embedding_size, padding_idx=0)
+        self.item_bias: Optional[nn.Embedding] = None
 
     def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[B, L] right-padded item ids and [B] lengths -> [B, E] representation after the last item."""
@@ -83,26 +91,51 @@ class SequentialRecommender(nn.Module):
 
     def full_scores(self, batch: Batch) -> torch.Tensor:
         """Scores of every item id (padding included; callers mask it): [B, n_items]."""
-        return self.encode(batch.history, batch.lengths) @ self.item_embedding.weight.t()
+        scores = self.encode(batch.history, batch.lengths) @ self.item_embedding.weight.t()
+        return scores if self.item_bias is None else scores + self.item_bias.weight.t()
+
+    def _batch_scores(self, output: torch.Tensor, targets: torch.Tensor,
+                      candidates: Optional[Candidates]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The batch losses' [P, P + S] scores of every target's representation against all the
+        batch's targets and then its S shared samples, and each column's log-Q correction [P + S]."""
+        columns, log_q = targets, None
+        if candidates is not None:
+            columns = torch.cat([targets, candidates.items])  # [P + S]
+            log_q = torch.cat([candidates.target_log_q, candidates.log_q])
+        scores = output @ self.item_embedding(columns).t()  # [P, P + S]
+        if self.item_bias is not None:
+            scores = scores + self.item_bias(columns).t()
+        return scores, log_q
 
     def _sampled_logits(self, output: torch.Tensor, targets: torch.Tensor, candidates: Candidates) -> torch.Tensor:
         """[P, 1 + S] log-Q corrected logits: the target first, then the shared candidates (a
         candidate equal to the target is masked out)."""
         positive = (output * self.item_embedding(targets)).sum(-1, keepdim=True) - candidates.target_log_q.unsqueeze(-1)
         sampled = output @ self.item_embedding(candidates.items).t() - candidates.log_q  # [P, S]
+        if self.item_bias is not None:
+            positive = positive + self.item_bias(targets)
+            sampled = sampled + self.item_bias(candidates.items).t()
         sampled = sampled.masked_fill(candidates.items.unsqueeze(0) == targets.unsqueeze(-1), float("-inf"))
         return torch.cat([positive, sampled], dim=-1)
 
     def _loss(self, output: torch.Tensor, targets: torch.Tensor, negatives: Optional[torch.Tensor],
               candidates: Optional[Candidates], reduction: str) -> torch.Tensor:
         """[P, E] representations against [P] targets (and [P, N] negatives for BPR)."""
+        if self.loss_type in BATCH_LOSSES:
+            scores, log_q = self._batch_scores(output, targets, candidates)
+            rows = batch_loss(self.loss_type, scores, self.loss_params, log_q)  # [P]
+            return rows.mean() if reduction == "mean" else rows.sum()
         if self.loss_type == "CE" and candidates is not None:
             logits = self._sampled_logits(output, targets, candidates)
             return F.cross_entropy(logits, torch.zeros_like(targets), reduction=reduction)
         if self.loss_type == "CE":
-            return F.cross_entropy(output @ self.item_embedding.weight.t(), targets, reduction=reduction)
+            logits = output @ self.item_embedding.weight.t()  # [P, n_items]
+            logits = logits if self.item_bias is None else logits + self.item_bias.weight.t()
+            return F.cross_entropy(logits, targets, reduction=reduction)
         positive = (output * self.item_embedding(targets)).sum(-1, keepdim=True)  # [P, 1]
         negative = torch.einsum("be,bne->bn", output, self.item_embedding(negatives))  # [P, N]
+        if self.item_bias is not None:
+            positive, negative = positive + self.item_bias(targets), negative + self.item_bias(negatives)[..., 0]
         pairs = -torch.log(torch.sigmoid(positive - negative) + 1e-10)  # [P, N]
         return pairs.mean() if reduction == "mean" else pairs.mean(dim=1).sum()
 

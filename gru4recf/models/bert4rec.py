@@ -59,7 +59,7 @@ class BERT4RecSettings(ModelSettings):
                                 "Probability that a history item is replaced by [MASK] in training.")
     ft_ratio: float = setting(0.5, c.number(0.0, 1.0),
                               "Probability that a training batch masks only the last item of each history.")
-    loss_type: str = loss_type_setting()
+    loss_type: str = loss_type_setting(("CE", "BPR"))  # its cloze objective scores masked positions, not a batch
     recbole_masking: bool = setting(False, c.boolean,
                                     "Reproduce RecBole 1.2.1's bugs: prediction drops each history's first item, "
                                     "the loss skips a mask at position 0.")

@@ -201,4 +201,5 @@ FAST_RECIPE = {"train_mode": "sequence", "segment_length": 50, "learning_rate": 
 
 MODEL = ModelSpec("GRU4RecF", GRU4RecFSettings, GRU4RecF,
                   "Hidasi et al., Parallel Recurrent Neural Network Architectures for Feature-rich Session-based "
-                  "Recommendations (RecSys 2016)", train_modes=("augment", "sequence"), defaults=FAST_RECIPE)
+                  "Recommendations (RecSys 2016)", train_modes=("augment", "sequence", "session_parallel"),
+                  defaults=FAST_RECIPE)

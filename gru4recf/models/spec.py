@@ -12,7 +12,7 @@ from ..config.settings import Settings
 from ..data.features import FeatureField
 from ..errors import ConfigError
 
-TRAIN_MODES = ("augment", "sequence")
+TRAIN_MODES = ("augment", "sequence", "session_parallel")
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,9 @@ class ModelSpec:
         if unknown or (self.fitted and self.train_modes):
             raise TypeError(f"model {self.name}: train_modes {self.train_modes} must be a subset of {TRAIN_MODES} "
                             "(empty for a fitted model)")
-        if self.needs_users and "sequence" in self.train_modes:
-            raise TypeError(f"model {self.name}: train_mode 'sequence' batches carry no user ids, which it needs")
+        if self.needs_users and {"sequence", "session_parallel"} & set(self.train_modes):
+            raise TypeError(f"model {self.name}: train_modes 'sequence' and 'session_parallel' batches carry no user "
+                            "ids, which it needs")
 
     def build(self, settings: ModelSettings, catalogue: Catalogue) -> nn.Module:
         """The model for `settings` over `catalogue`, freshly initialised (or unfitted)."""

@@ -4,6 +4,9 @@ A run chooses its mode once (`train_mode`); the trainer only calls `batches` and
 - augment (RecBole's procedure): one example per target, its history truncated; `model.loss`.
 - sequence: each sequence (or segment) read once with a loss at every step, walked in chunks of
   truncated backpropagation through time; `model.sequence_loss`.
+- session_parallel (GRU4Rec's own scheme): each batch row reads one sequence, one step per batch
+  and one optimiser step per time step, the state carried from step to step and reset when a row
+  takes its next sequence; `model.sequence_loss` over one-step chunks.
 """
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
@@ -14,8 +17,10 @@ import torch
 from ..data.batching import Batch, HistoryBatches
 from ..data.sampler import CandidateSampler, NegativeSampler
 from ..data.sequence_batches import SequenceBatch, SequenceBatches
+from ..data.session_batches import SessionParallelBatches, SessionStep
 from ..data.split import Examples
 from ..distributed import StepRunner
+from ..errors import ConfigError
 
 LossCheck = Callable[[torch.Tensor], None]
 
@@ -94,12 +99,56 @@ class SequenceMode:
         return total
 
 
-TrainMode = Union[AugmentMode, SequenceMode]
+def continued(state, carry: torch.Tensor):
+    """The state of the rows of a session step from the previous step's `state` ([layers, B', H],
+    or a tuple of such): row i takes row carry[i], a zero state where carry[i] is -1; detached, so
+    gradients stop at the step edge (the authors' code detaches the state at every step)."""
+    if isinstance(state, tuple):
+        return tuple(continued(part, carry) for part in state)
+    rows = state.detach().index_select(1, carry.clamp(min=0))  # [layers, B, H]
+    return rows * (carry >= 0).to(rows.dtype).view(1, -1, 1)
+
+
+class SessionParallelMode:
+    """Session-parallel training: a batch is one time step of `train_batch_size` rows, each reading
+    its own sequence; the state of each row carries to the next step (and is reset when the row
+    takes a new sequence). One process only: each step's rows depend on the step before."""
+
+    name = "session_parallel"
+
+    def __init__(self) -> None:
+        self.state = None  # the state after the previous step, or None before an epoch's first
+
+    def batches(self, items: np.ndarray, examples: Examples, sampling: Sampling,
+                users: Optional[np.ndarray] = None) -> SessionParallelBatches:
+        if sampling.world_size > 1:
+            raise ConfigError("train_mode 'session_parallel' trains in one process (each step continues the rows "
+                              "of the step before); run it without torchrun, or use train_mode 'sequence'")
+        return SessionParallelBatches(items, examples, sampling.batch_size, sampling.seed, sampling.candidates,
+                                      sampling.sampler, sampling.num_negatives)
+
+    def backward(self, model: torch.nn.Module, runner: StepRunner, batch: SessionStep,
+                 check: LossCheck) -> torch.Tensor:
+        """Backpropagates the step's mean loss over its rows; keeps the state for the next step."""
+        fresh = self.state is None or bool((batch.carry < 0).all())
+        state = None if fresh else continued(self.state, batch.carry)
+        loss, state = runner(model.sequence_loss, batch.chunk(), state)
+        loss = loss / batch.num_targets * batch.weight
+        check(loss)
+        loss.backward()
+        self.state = state
+        return loss.detach()
+
+
+TrainMode = Union[AugmentMode, SequenceMode, SessionParallelMode]
 
 
 def train_mode(name: str, max_history: int, segment_length: Optional[int] = None,
                warmup_length: Optional[int] = None, chunk_length: Optional[int] = None) -> TrainMode:
-    """The mode `name` ('augment' or 'sequence'); warm-up and chunk length default to `max_history`."""
+    """The mode `name` ('augment', 'sequence' or 'session_parallel'); warm-up and chunk length
+    default to `max_history`."""
+    if name == "session_parallel":
+        return SessionParallelMode()
     if name == "sequence":
         return SequenceMode(segment_length, max_history if warmup_length is None else warmup_length,
                             chunk_length or max_history)
