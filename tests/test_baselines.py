@@ -132,9 +132,10 @@ def test_fitted_arrays_saved_and_loaded_give_identical_scores(name, values, tmp_
     assert torch.equal(scores(model, *histories), scores(fresh, *histories))
 
 
-def test_itemknn_fits_tests_saves_and_recommends_end_to_end(tmp_path):
+@pytest.mark.parametrize("name", ["ItemKNN", "SR", "SKNN", "VSKNN", "STAN"])
+def test_each_baseline_fits_tests_saves_and_recommends_end_to_end(name, tmp_path):
     data = write_pattern_dataset(tmp_path / "data")
-    result = run_gru4recf("ItemKNN", "toy", small_config(data, log_dir=str(tmp_path / "log"),
+    result = run_gru4recf(name, "toy", small_config(data, log_dir=str(tmp_path / "log"),
                                                          checkpoint_dir=str(tmp_path / "saved")))
     test = result["test_result"]
     assert {"recall@10", "mrr@10", "ndcg@10"} <= set(test) and 0 < test["recall@10"] <= 1
