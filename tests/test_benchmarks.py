@@ -118,6 +118,25 @@ def test_bench_scale_names_a_bad_config_key(tiny):
     assert done.returncode == 2 and "did you mean 'learning_rate'" in done.stderr
 
 
+def test_bench_baselines_fits_each_model_in_its_own_child_and_prints_its_table(tiny, tmp_path):
+    out = tmp_path / "baselines.json"
+    done = run_script(str(BENCHMARKS / "bench_baselines.py"), f"--data_path={tiny}", "--dataset=tiny",
+                      "--models=ItemKNN,SR", "--eval_users=10", "--num_threads=1", f"--json_out={out}")
+    assert done.returncode == 0, done.stderr
+    assert "fit s" in done.stdout and "peak RSS MiB" in done.stdout
+    runs = json.loads(out.read_text())["runs"]
+    assert [run["model"] for run in runs] == ["ItemKNN", "SR"]
+    for run in runs:
+        assert run["returncode"] == 0 and run["eval_users"] == 10 and run["fit_seconds"] > 0
+        assert run["peak_rss_mib"] >= run["fit_rss_max_mib"] * 0.9 > 0  # the child's own peak
+
+
+def test_bench_baselines_names_a_bad_config_key_of_a_model(tiny, tmp_path):
+    done = run_script(str(BENCHMARKS / "bench_baselines.py"), f"--data_path={tiny}", "--dataset=tiny",
+                      "--models=SKNN", "--sample_sise=5")
+    assert done.returncode == 2 and "'sample_sise'" in done.stderr and "did you mean 'sample_size'" in done.stderr
+
+
 def test_report_runs_a_synthetic_measurement_and_fills_cells_from_a_log(tmp_path):
     make_synthetic.generate(tmp_path, "synth-1m", seed=0, **TINY)  # a tiny stand-in under the preset's name
     log = tmp_path / "run.log"

@@ -232,3 +232,10 @@ def test_the_zoo_table_of_the_results_page_is_generated_from_the_benchmark_json(
     table = subprocess.run([sys.executable, "benchmarks/zoo.py", "--markdown", "benchmarks/results/zoo_seed2020.json"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     assert table.count("\n") >= 4 and table in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+def test_the_baselines_scale_table_of_the_zoo_page_is_generated_from_the_benchmark_json():
+    table = subprocess.run([sys.executable, "benchmarks/bench_baselines.py", "--markdown",
+                            "benchmarks/results/baselines_synth-1m.json", "benchmarks/results/baselines_synth-10m.json"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert table.count("\n") >= 4 and table in (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
