@@ -222,7 +222,7 @@ def read_run(results_dir: Path, metrics: Sequence[str] = METRICS) -> dict:
     only (none when it was killed before it wrote its config.yaml, which comes before any epoch)."""
     folders = sorted(f for f in results_dir.glob("*/") if (f / CONFIG_FILE).is_file()) if results_dir.is_dir() else []
     if not folders:
-        return {"epochs_run": 0, "best_epoch": None, "stopped_early": False, "epochs": [],
+        return {"epochs_run": 0, "best_epoch": None, "stopped_early": False, "epochs": [], "fit_seconds": None,
                 **{f"{split}_{k}": None for split in ("valid", "test") for k in metrics}}
     epochs = read_epochs(folders[0])
     final = json.loads((folders[0] / RESULTS_FILE).read_text()) if (folders[0] / RESULTS_FILE).is_file() else {}
@@ -231,6 +231,7 @@ def read_run(results_dir: Path, metrics: Sequence[str] = METRICS) -> dict:
     settings = yaml.safe_load((folders[0] / CONFIG_FILE).read_text())
     stopped = bool(final) and len(epochs) < settings["epochs"]
     return {"epochs_run": len(epochs), "best_epoch": best_epoch, "stopped_early": stopped,
+            "fit_seconds": final.get("fit_seconds"),
             **{f"valid_{k}": valid.get(k) for k in metrics}, **{f"test_{k}": test.get(k) for k in metrics},
             "epochs": [epoch_row(row, settings["valid_metric"].lower()) for row in epochs]}
 

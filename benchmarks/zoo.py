@@ -19,7 +19,8 @@ recorded with the epochs it finished.
 
 Prints one row per run, then the table: per model and mode, the mean and standard deviation over
 seeds (sample standard deviation; none for one seed) of the test metrics, the mean best epoch, the
-median over runs of each run's median epoch seconds, the median seconds to early stopping and the
+median over runs of each run's median epoch seconds (for a fitted model 'fit S', its median seconds
+of fitting, from results.json), the median seconds to early stopping and the
 largest peak RSS. `--json_out` is rewritten after every run (a stopped benchmark keeps what it
 measured; `--resume` skips the runs it already holds with the same settings), and each run's
 results folder and console output are kept beside it (`<json_out stem>.runs/<model>-<mode>-<seed>/`).
@@ -127,12 +128,18 @@ def summaries(runs: List[dict]) -> List[dict]:
                           for run in members if run["returncode"] != 0],
                "best_epoch_mean": mean_std([run["best_epoch"] for run in done])[0],
                "epoch_seconds_median": statistics.median(epoch_seconds) if epoch_seconds else None,
+               "fit_seconds_median": _median([run.get("fit_seconds") for run in done]),
                "wall_seconds_median": statistics.median(run["wall_seconds"] for run in done) if done else None,
                "peak_rss_mib_max": max(run["peak_rss_mib"] for run in members)}
         for metric in METRICS:
             row[f"test_{metric}_mean"], row[f"test_{metric}_std"] = mean_std([run[f"test_{metric}"] for run in done])
         out.append(row)
     return out
+
+
+def _median(values: Sequence[Optional[float]]) -> Optional[float]:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def mean_pm_std(row: dict, metric: str, pm: str = " ± ") -> str:
@@ -156,8 +163,10 @@ def cells(row: dict, pm: str = " ± ") -> List[str]:
     """A summary row as the text and Markdown tables show it (s to stop '>S': every run was killed)."""
     seconds, killed = row["wall_seconds_median"], killed_after(row)
     stop = f"{seconds:.0f}" if seconds is not None else f">{killed:.0f}" if killed is not None else "-"
+    fit = row.get("fit_seconds_median")
+    per_epoch = fmt(row["epoch_seconds_median"], 2) if fit is None else f"fit {fit:.2f}"
     return [row["model"], row["mode"], seeds_cell(row), *(mean_pm_std(row, m, pm) for m in TABLE_METRICS),
-            fmt(row["best_epoch_mean"], 1), fmt(row["epoch_seconds_median"], 2), stop,
+            fmt(row["best_epoch_mean"], 1), per_epoch, stop,
             f"{row['peak_rss_mib_max']:.0f}"]
 
 

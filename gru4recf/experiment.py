@@ -232,6 +232,7 @@ class Run:
     evaluator: Evaluator
     batches: Batches
     trainer: Optional[Trainer] = None
+    fit_seconds: Optional[float] = None  # a fitted model's fitting time, once fitted
 
 
 def build_model_for(config: Config, dataset: SequenceDataset) -> nn.Module:
@@ -300,7 +301,8 @@ def _fit(run: Run, data: LoadedData, checkpoints: Optional[RunCheckpoints]) -> t
     """The fit path: fit on the training examples, validate once, save as the best model."""
     start = time.time()
     run.model.fit(data.dataset, data.splits["train"])
-    logger.info(f"fitted {run.spec.name} in {time.time() - start:.2f}s")
+    run.fit_seconds = round(time.time() - start, 3)
+    logger.info(f"fitted {run.spec.name} in {run.fit_seconds:.2f}s")
     result = run.evaluator.evaluate(run.model, run.batches.valid)
     score = result[run.config.valid_metric.lower()]
     logger.info(f"valid result: {format_result(result, run.evaluator.decimal_place)}")
@@ -386,6 +388,7 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
         results.write_results({"run_id": run_id, "model": config.model, "dataset": config.dataset,
                                "best_epoch": best_epoch, "best_valid_result": dict(best_result),
                                "test_result": dict(test_result), "seconds": round(time.time() - started, 2),
+                               "fit_seconds": run.fit_seconds,
                                "best_checkpoint": str(checkpoints.best_path),
                                "last_checkpoint": None if run.trainer is None else str(checkpoints.last_path)})
         outcome["results_dir"] = str(results.folder)

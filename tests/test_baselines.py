@@ -5,7 +5,9 @@ Three users whose leave-one-out training sequences are A = [1, 2, 3], B = [2, 3,
 1: 1, 2: 2, 3: 3, 4: 1, 5: 1; co-occurrences: (1,2) 1, (1,3) 1, (2,3) 2, (2,4) 1, (3,4) 1, (3,5) 1.
 The training targets are items 2, 3 | 3, 4 | 5, 3. Recency (SKNN) is user order: C is the newest.
 """
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,6 +141,8 @@ def test_each_baseline_fits_tests_saves_and_recommends_end_to_end(name, tmp_path
                                                          checkpoint_dir=str(tmp_path / "saved")))
     test = result["test_result"]
     assert {"recall@10", "mrr@10", "ndcg@10"} <= set(test) and 0 < test["recall@10"] <= 1
+    final = json.loads((Path(result["results_dir"]) / "results.json").read_text())
+    assert 0 <= final["fit_seconds"] < final["seconds"] and final["best_epoch"] == 0  # the fit's own time
     (best,) = (tmp_path / "saved").glob("*.pth")
     assert len(load_model(best).recommend(["3", "4", "5"], k=3).items) == 3
 
