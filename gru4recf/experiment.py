@@ -112,7 +112,7 @@ def data_key(config: Config) -> tuple:
     """The settings that determine `load_data`'s result (runs sharing it can share the data); history
     truncation is applied when batches are drawn, so MAX_ITEM_LIST_LENGTH is not one of them."""
     settings = replace(data_settings(config), max_history=0)
-    return repr(settings), repr(config.eval_args["split"])
+    return repr(settings), repr(config.eval_args["split"]), config.eval_positions
 
 
 def load_data(config: Config, distributed: DistributedContext = SINGLE_PROCESS) -> LoadedData:

@@ -142,3 +142,12 @@ def test_gru4rec_trains_on_sessions_and_is_evaluated_next_click(tmp_path):
     # the walk i -> i+1 is learnt: a random ranking of the 30 items gives MRR@20 about 0.12
     assert result["test_result"]["mrr@20"] > 0.5, result
     assert set(result["test_result"]) == {f"{m}@20" for m in ("recall", "mrr", "ndcg", "hit", "precision")}
+
+
+def test_search_trials_share_loaded_data_only_when_their_examples_are_the_same():
+    from gru4recf.experiment import data_key
+
+    base = {"SESSION_ID_FIELD": "session_id", "eval_args": {"split": {"TS": ONE_DAY}}}
+    key = lambda **more: data_key(load_config("GRU4Rec", "sessions", config_dict=dict(base, **more)))
+    assert key() == key(learning_rate=0.01)
+    assert key() != key(eval_positions="last") and key() != key(eval_args={"split": {"LS": "valid_and_test"}})

@@ -104,7 +104,8 @@ class EvaluationSettings(Settings):
         "A target's rank among items of equal score: conservative (behind all of them), standard (ahead of all) "
         "or median (in the middle), as the official GRU4Rec evaluation.")
     valid_metric: str = setting("MRR@10", c.text, "Metric@k used for early stopping and model selection.")
-    eval_batch_size: int = setting(4096, c.integer(1), "Users scored per evaluation batch.")
+    eval_batch_size: int = setting(4096, c.integer(1), "Examples (users under leave-one-out) scored per evaluation "
+                                   "batch.")
     metric_decimal_place: int = setting(4, c.integer(0), "Decimal places of reported metrics.")
 
     @classmethod
