@@ -228,6 +228,13 @@ def test_the_key_index_the_command_lines_check_early_is_the_generated_one():
     assert shipped.read_text(encoding="utf-8") == key_index(), REGENERATE
 
 
+def test_the_protocol_table_of_the_sessions_page_is_generated_from_the_benchmark_json():
+    measured = [f"benchmarks/results/protocols_{name}.json" for name in ("ml100k", "sessynth", "sessynth_official")]
+    table = subprocess.run([sys.executable, "benchmarks/protocols.py", "--markdown", *measured], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert table.count("\n") >= 10 and table in (ROOT / "docs" / "sessions.md").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("measured", ["zoo_seed2020.json", "zoo_sessynth_seed2020.json"])
 def test_the_zoo_tables_of_the_results_page_are_generated_from_the_benchmark_json(measured):
     table = subprocess.run([sys.executable, "benchmarks/zoo.py", "--markdown", f"benchmarks/results/{measured}"],
