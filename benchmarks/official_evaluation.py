@@ -124,8 +124,8 @@ def main(argv=None) -> int:
                 theirs, failure = None, f"{type(error).__name__}: {error}"
             if failure is not None and mode == "median":
                 theirs = median_by_hand(scores, dataset.items, test)
-            results.append({"scores": label, "rank_ties": mode, "ours": ours, "authors": theirs, "authors_error": failure,
-                            "predictions": len(test)})
+            results.append({"scores": label, "rank_ties": mode, "ours": ours, "authors": theirs,
+                            "authors_error": failure, "predictions": len(test)})
             for metric, value in ours.items():
                 other = "-" if theirs is None else f"{theirs[metric]:.6f}"
                 gap = "-" if theirs is None else f"{abs(theirs[metric] - value):.1e}"

@@ -126,13 +126,15 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="GRU4Rec",
                         help="comma-separated model names or variants: " + ", ".join(VARIANTS))
     parser.add_argument("--protocols", default=",".join(map(str, range(len(PROTOCOLS)))),
-                        help="comma-separated protocol numbers: " + ", ".join(f"{i} {p}" for i, p in enumerate(PROTOCOLS)))
+                        help="comma-separated protocol numbers: "
+                        + ", ".join(f"{i} {p}" for i, p in enumerate(PROTOCOLS)))
     parser.add_argument("--seeds", default="2020", help="comma-separated seeds")
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads of every run")
     parser.add_argument("--timeout", type=float, default=None, help="seconds after which a run is killed")
     parser.add_argument("--json_out", help="write every run and the table to this JSON file after each run")
     parser.add_argument("--resume", action="store_true", help="skip the runs --json_out already holds")
-    parser.add_argument("--markdown", nargs="+", metavar="JSON", help="run nothing: print these files' table as Markdown")
+    parser.add_argument("--markdown", nargs="+", metavar="JSON",
+                        help="run nothing: print these files' table as Markdown")
     args, rest = parser.parse_known_args(argv)
     if args.markdown:
         files = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.markdown]

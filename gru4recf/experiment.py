@@ -126,7 +126,8 @@ def load_data(config: Config, distributed: DistributedContext = SINGLE_PROCESS) 
     dataset, splits = split_data(dataset, config.eval_args["split"], config.eval_positions)
     for part in ("train", "valid", "test"):
         if len(splits[part]) == 0:
-            raise DatasetError(f"dataset '{dataset.name}' has no {part} examples after the split: " + _split_hint(config))
+            raise DatasetError(f"dataset '{dataset.name}' has no {part} examples after the split: "
+                               + _split_hint(config))
     return LoadedData(dataset, splits)
 
 

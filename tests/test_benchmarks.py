@@ -309,7 +309,8 @@ def test_protocols_runs_one_model_under_both_protocols_and_measures_leakage(tmp_
 
     make_session_synthetic.generate(tmp_path / "synthetic", sessions=400, items=60, classes=4, days=6, seed=1)
     out = tmp_path / "protocols.json"
-    done = run_script(str(BENCHMARKS / "protocols.py"), "--datasets=sessynth", f"--synthetic_path={tmp_path / 'synthetic'}",
+    done = run_script(str(BENCHMARKS / "protocols.py"), "--datasets=sessynth",
+                      f"--synthetic_path={tmp_path / 'synthetic'}",
                       "--models=GRU4Rec", "--protocols=0,1", "--seeds=1", f"--json_out={out}", "--epochs=1",
                       *SMALL_MODEL)
     assert done.returncode == 0, done.stderr[-3000:]

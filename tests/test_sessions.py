@@ -94,7 +94,8 @@ def test_window_starts_of_each_form():
 
 def test_a_session_ending_in_the_test_window_is_test_even_if_it_began_before():
     data = sessions()
-    # test from the start of s4's day: s4, s5, s6 end after it; valid = the 2 days before: s3 (and not s2, which ends earlier)
+    # test from the start of s4's day: s4, s5, s6 end after it; valid = the 2 days before: s3 (not s2, which ends
+    # earlier)
     split, examples = time_split(data, {"valid_after": B + DAY + 100, "test_after": B + 3 * DAY})
     assert [h for h, _ in example_items(split, examples["valid"])] == [["d"], ["d", "a"]]
     assert len(examples["test"]) == 2
