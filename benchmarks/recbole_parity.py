@@ -55,6 +55,7 @@ from gru4recf.evaluation.settings import EvaluationSettings
 from gru4recf.experiment import LoadedData, build_model_for, build_trainer, example_users, load_config, load_data, \
     make_batches, run_mode
 from gru4recf.logs import close_logging, init_logging
+from gru4recf.run_paths import new_run_id, run_paths
 from gru4recf.models.registry import model_spec
 from gru4recf.training.optim import build_optimizer
 
@@ -237,7 +238,8 @@ def replay(config, net, loaders, data: LoadedData, to_batch) -> None:
     """Our Trainer and Evaluator train `net` (holding RecBole's initial weights) to early stopping
     on RecBole's batches, while dropout draws from the global generator exactly where RecBole's
     run is; prints the results, which `run_recbole` with the same seed should match."""
-    init_logging(config.log_dir, config.model, config.dataset)  # the console, and a log file in the working folder
+    paths = run_paths(new_run_id(config.model, config.dataset), config.model, config.results_dir, config.log_dir)
+    init_logging(paths.log_file, paths.log_setting)  # the console, and the run's log file
     device = torch.device("cpu")
     evaluator = Evaluator.from_settings(config.section(EvaluationSettings), device)  # early stopping compares these
     trainer = build_trainer(config, net, evaluator, run_mode(config), device)

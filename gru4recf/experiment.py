@@ -37,8 +37,9 @@ from .logs import FILE_ONLY, log_outcome
 from .models.losses import BATCH_LOSSES
 from .models.registry import model_spec, models
 from .models.spec import Catalogue, ModelSpec
-from .runtime import RuntimeSettings, init_seed, new_run_id, resolve_device, resumed_run_id, set_threads
-from .training.checkpoint import Checkpoint, RunCheckpoints, last_checkpoint_path
+from .run_paths import RunPaths, new_run_id, run_paths
+from .runtime import RuntimeSettings, init_seed, resolve_device, set_threads
+from .training.checkpoint import Checkpoint, RunCheckpoints
 from .training.modes import Sampling, TrainMode, train_mode
 from .training.optim import SPARSE_LEARNERS, build_optimizer
 from .training.results import RunResults
@@ -287,15 +288,14 @@ def build_run(config: Config, data: LoadedData, device: torch.device, distribute
 
 
 def _checkpoints(config: Config, dataset: SequenceDataset, fingerprint: str,
-                 resume: Optional[Checkpoint], run_id: str) -> RunCheckpoints:
-    """Where this run saves: `<checkpoint_dir>/<run id>.pth`, or the files of the run being resumed."""
+                 resume: Optional[Checkpoint], paths: RunPaths) -> RunCheckpoints:
+    """Where this run saves: `paths.best_checkpoint`, or the files of the run being resumed."""
     meta = {"model": config.model, "dataset": config.dataset, "config": config.to_dict(),
             "library_version": __version__, "fingerprint": fingerprint}
     if resume is not None:
         best = resume.path.with_name(resume.meta.get("best_checkpoint", resume.path.name))
         return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features, last_path=resume.path)
-    best = Path(config.checkpoint_dir) / f"{run_id}.pth"
-    return RunCheckpoints(best, meta, dataset.item_tokens, dataset.item_features)
+    return RunCheckpoints(paths.best_checkpoint, meta, dataset.item_tokens, dataset.item_features)
 
 
 def _fit(run: Run, data: LoadedData, checkpoints: Optional[RunCheckpoints]) -> tuple:
@@ -335,15 +335,18 @@ def closing_summary(run_id: str, trainer: Optional[Trainer], seconds: float, che
 
 def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData] = None,
                    resume: Optional[Union[str, Path]] = None,
-                   distributed: DistributedContext = SINGLE_PROCESS, run_id: str = "",
+                   distributed: DistributedContext = SINGLE_PROCESS, paths: Optional[RunPaths] = None,
                    log_file: Optional[Path] = None) -> dict:
     """Trains (or fits) and tests with a validated config; `data` from `load_data` may be passed to
     reuse a loaded dataset (e.g. across hyper-parameter trials); `resume`: the 'last' checkpoint of
     a run to continue (see `run_gru4recf`); `distributed`: this process's place in a data-parallel
-    run (its process group joined by the caller); `run_id` names the run's files and `log_file` is
-    named in the closing summary (see `run_gru4recf`)."""
+    run (its process group joined by the caller); `paths`: where the run's files go (by default
+    those of a new run id) and `log_file`, named in the closing summary (see `run_gru4recf`)."""
     started = time.time()
-    run_id = run_id or (resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset))
+    if paths is None:
+        paths = run_paths(new_run_id(config.model, config.dataset), config.model, config.results_dir,
+                          config.log_dir, config.checkpoint_dir, resume)
+    run_id = paths.run_id
     logger.info("configuration:\n" + repr(config), extra=FILE_ONLY)
     logger.info(chosen_settings(config))
     resumed = None
@@ -353,8 +356,8 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     for warning in config.warnings:
         logger.warning(warning)
     if saved and distributed.is_main:  # before any work: not an error after hours of training
-        check_writable(config.checkpoint_dir, "checkpoint_dir")
-        check_writable(config.results_dir, "results_dir")
+        check_writable(paths.checkpoint_dir, paths.checkpoint_setting)
+        check_writable(paths.folder, "results_dir")
     threads = set_threads(config.num_threads)
     device = local_device(resolve_device(config.device), distributed.local_rank, distributed.world_size)
     logger.info(f"device: {device}, torch threads: {threads}"
@@ -371,13 +374,13 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     writes = saved and distributed.is_main
     with ExitStack() as held:
         if writes:  # one process at a time on a run's resumable checkpoint (a second --resume of it)
-            own = last_checkpoint_path(Path(config.checkpoint_dir) / f"{run_id}.pth")
-            held.enter_context(exclusive(resumed.path if resumed is not None else own, "resumable checkpoint"))
-        checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed, run_id) if writes else None
+            own = resumed.path if resumed is not None else paths.last_checkpoint
+            held.enter_context(exclusive(own, "resumable checkpoint"))
+        checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed, paths) if writes else None
         results = None
         if writes:
             resume_epoch = resumed.meta["training"]["next_epoch"] if resumed is not None else None
-            results = RunResults(Path(config.results_dir) / run_id, resume_epoch)
+            results = RunResults(paths.folder, resume_epoch)
             results.write_config(config.to_dict())
         show_progress = config.show_progress and distributed.is_main
         run = build_run(config, data, device, distributed, show_progress, checkpoints, results=results)

@@ -1,8 +1,6 @@
-"""Run logging: readable lines on the console and in a log file per run under `log_dir`."""
+"""Run logging: readable lines on the console and in the run's log file."""
 import logging
 import sys
-import time
-import uuid
 from pathlib import Path
 
 from tqdm import tqdm
@@ -68,12 +66,11 @@ class LogFile(logging.FileHandler):
                              "the run goes on, logging to the console only\n")
 
 
-def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO", run_id: str = "") -> Path:
-    """(Re)configures the 'gru4recf' logger for one run and returns the run's log file path,
-    `<log_dir>/<model>/<run id>.log` (a resumed run appends to its run's file). A log folder that
-    cannot be written is an OutputError naming `log_dir`."""
-    run_id = run_id or f"{model}-{dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}"
-    path = check_writable(Path(log_dir) / model, "log_dir") / f"{run_id}.log"
+def init_logging(path: Path, setting: str = "log_dir", level: str = "INFO") -> Path:
+    """(Re)configures the 'gru4recf' logger for one run, writing to the console and to the log file
+    `path` (appended to: a resumed run continues its run's file), and returns `path`. A folder that
+    cannot be written is an OutputError naming `setting`, the key that chose it."""
+    path = check_writable(Path(path).parent, setting) / Path(path).name
     logger = logging.getLogger("gru4recf")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -85,7 +82,7 @@ def init_logging(log_dir: str, model: str, dataset: str, level: str = "INFO", ru
     try:
         file_handler = LogFile(path, encoding="utf-8")
     except OSError as error:
-        raise OutputError(f"log_dir {Path(log_dir)}: cannot open the log file {path}: "
+        raise OutputError(f"{setting} {path.parent}: cannot open the log file {path}: "
                           f"{error.strerror or error}") from None
     file_handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
     for handler in (console, file_handler):

@@ -9,7 +9,8 @@ from typing import Mapping, Optional, Sequence, Union
 from .distributed import distributed_run
 from .experiment import load_config, run_experiment
 from .logs import close_logging, init_logging, mute_logging
-from .runtime import new_run_id, resolve_device, resumed_run_id
+from .run_paths import new_run_id, resumed_run_id, run_paths
+from .runtime import resolve_device
 
 logger = logging.getLogger("gru4recf")
 
@@ -23,11 +24,12 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
     ml-100k unless a config file or `config_dict` says otherwise).
 
     Returns {'best_valid_score', 'valid_score_bigger', 'best_valid_result', 'test_result'}, the
-    results keyed like RecBole ('recall@10', ...), and with `saved` 'results_dir', the run's results folder.
-    A run's id (`<model>-<dataset>-<time>-<hex>`, printed at its start and end) names its log file
-    `<log_dir>/<model>/<run id>.log`, and with `saved` its results folder `<results_dir>/<run id>/`
-    (see `training.results`), its best model `<checkpoint_dir>/<run id>.pth` (written atomically on
-    every improvement) and its 'last' checkpoint `<run id>.last.pth` beside it (after every epoch).
+    results keyed like RecBole ('recall@10', ...), and with `saved` 'results_dir', the run's folder.
+    A run's id (`<model>-<dataset>-<time>-<hex>`, printed at its start and end) names its folder
+    `<results_dir>/<run id>/`, which holds its log `<run id>.log` and with `saved` its results
+    (see `training.results`), its best model `<run id>.pth` (written atomically on every
+    improvement) and its 'last' checkpoint `<run id>.last.pth` (after every epoch); `log_dir` and
+    `checkpoint_dir` move the log and the checkpoints elsewhere (see `run_paths`).
 
     `resume` is the path of a 'last' checkpoint: the killed run it belongs to continues where it
     stopped (with the same settings; only `epochs` and where/how fast things run may change) and
@@ -39,15 +41,16 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
     """
     config = load_config(model, dataset, config_file_list, config_dict, cli_args)
     run_id = resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset)
+    paths = run_paths(run_id, config.model, config.results_dir, config.log_dir, config.checkpoint_dir, resume)
     with distributed_run(config.ddp_backend, resolve_device(config.device)) as (distributed, _):
         if distributed.is_main:
-            log_file = init_logging(config.log_dir, config.model, config.dataset, config.state, run_id)
+            log_file = init_logging(paths.log_file, paths.log_setting, config.state)
         else:
             mute_logging()
         try:
             if distributed.is_main:
                 logger.info(f"run {run_id}, log file: {log_file}")
-            return run_experiment(config, saved, resume=resume, distributed=distributed, run_id=run_id,
+            return run_experiment(config, saved, resume=resume, distributed=distributed, paths=paths,
                                   log_file=log_file if distributed.is_main else None)
         finally:
             close_logging()

@@ -1,12 +1,9 @@
 """Process-level settings of a run: which model and how it runs (seeds, CPU threads, device,
-logging, where files go)."""
+logging, where files go; see `run_paths`)."""
 import os
 import random
-import time
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 import torch
@@ -33,13 +30,15 @@ class RuntimeSettings(Settings):
                          "at any level.", affects_results=False)
     show_progress: bool = setting(True, c.boolean, "Show tqdm progress bars for training and evaluation.",
                                   affects_results=False)
-    log_dir: str = setting("log/", c.text, "Folder for per-run log files (log/<model>/...).", affects_results=False)
-    checkpoint_dir: str = setting(
-        "saved/", c.text, "Folder for checkpoints: <run>.pth (best model) and <run>.last.pth (for --resume).",
-        affects_results=False)
     results_dir: str = setting(
-        "results/", c.text, "Folder of the runs' results folders: <results_dir>/<run id>/ holds config.yaml, "
-        "epochs.jsonl and results.json.", affects_results=False)
+        "results/", c.text, "Folder of the runs: each run's files lie in <results_dir>/<run id>/ (its log, config.yaml, "
+        "epochs.jsonl, results.json and the checkpoints <run id>.pth and <run id>.last.pth).", affects_results=False)
+    log_dir: Optional[str] = setting(
+        None, c.optional(c.text), "Where the log file goes instead of the run's folder: <log_dir>/<model>/<run id>.log.",
+        affects_results=False)
+    checkpoint_dir: Optional[str] = setting(
+        None, c.optional(c.text), "Where the checkpoints go instead of the run's folder: <checkpoint_dir>/<run id>.pth "
+        "(best model) and <run id>.last.pth (for --resume).", affects_results=False)
     ddp_backend: str = setting(
         "auto", c.one_of(["auto", "gloo", "nccl"]),
         "torch.distributed backend under torchrun: 'auto' = nccl on GPUs, gloo on CPUs; unused in one process.",
@@ -80,17 +79,3 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def new_run_id(model: str, dataset: str) -> str:
-    """The id that names one run's log file, checkpoints and results folder."""
-    return f"{model}-{dataset}-{time.strftime('%b-%d-%Y_%H-%M-%S')}-{uuid.uuid4().hex[:6]}"
-
-
-def resumed_run_id(last_checkpoint: Union[str, Path]) -> str:
-    """The id of the run whose 'last' checkpoint is `last_checkpoint` (`<run id>.last.pth`)."""
-    name = Path(last_checkpoint).name
-    for suffix in (".last.pth", ".pth"):
-        if name.endswith(suffix):
-            return name[:-len(suffix)]
-    return name

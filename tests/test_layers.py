@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gru4recf"
 # lowest first; a module may import from its own layer and those below it
 LAYERS = [
     {"errors", "atomic_write", "locks", "logs", "openmp"},
-    {"config", "runtime", "distributed"},
+    {"config", "runtime", "run_paths", "distributed"},
     {"data"},
     {"models"},
     {"evaluation"},

@@ -58,6 +58,28 @@ def one_error(capsys) -> str:
     return lines[0]
 
 
+def test_by_default_a_run_is_one_folder_and_its_resume_writes_into_that_folder_wherever_it_was_moved(
+        data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the defaults are relative: nothing may land outside results/
+    args = [a for a in run_args(data, tmp_path) if not a.startswith(("--log_dir", "--checkpoint_dir", "--results_dir"))]
+    assert main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    (folder,) = (tmp_path / "results").iterdir()
+    run_id = folder.name
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(  # not the lock
+        ["config.yaml", "epochs.jsonl", "results.json", f"{run_id}.log", f"{run_id}.pth", f"{run_id}.last.pth"])
+    results = json.loads((folder / "results.json").read_text())
+    assert results["best_checkpoint"] == str(Path("results") / run_id / f"{run_id}.pth")
+    moved = tmp_path / "elsewhere" / run_id
+    moved.parent.mkdir()
+    folder.rename(moved)
+    assert main(args + ["--epochs=3", f"--resume={moved / f'{run_id}.last.pth'}"]) == 0
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").iterdir())
+    assert [row["epoch"] for row in map(json.loads, (moved / "epochs.jsonl").read_text().splitlines())] == [0, 1, 2]
+    log = (moved / f"{run_id}.log").read_text()
+    assert "epoch 0 training" in log and "resumed from" in log  # one log, continued
+
+
 @pytest.mark.parametrize("setting", ["checkpoint_dir", "results_dir", "log_dir"])
 def test_a_folder_below_a_regular_file_is_named_before_any_work(setting, data, tmp_path, capsys):
     (tmp_path / "plain.txt").write_text("not a folder\n")

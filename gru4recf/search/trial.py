@@ -80,6 +80,7 @@ def run_trial(task: TrialTask, cache: DataCache) -> dict:
     """Trains one trial and returns its results row (status 'ok' or 'failed')."""
     from .. import experiment
     from ..logs import close_logging, init_logging
+    from ..run_paths import new_run_id, run_paths
 
     start = time.time()
     log_file: Optional[str] = None
@@ -87,7 +88,8 @@ def run_trial(task: TrialTask, cache: DataCache) -> dict:
     try:
         config = task.config()
         valid_metric = config.valid_metric
-        log_file = str(init_logging(config.log_dir, config.model, config.dataset, config.state))
+        paths = run_paths(new_run_id(config.model, config.dataset), config.model, config.results_dir, config.log_dir)
+        log_file = str(init_logging(paths.log_file, paths.log_setting, config.state))
         _quiet_console()
         logger.info(f"hyper-parameter search trial {task.tid}: {task.params}")
         result = experiment.run_experiment(config, saved=False, data=cache.get(config))

@@ -40,12 +40,12 @@ import torch
 from ..atomic_write import atomic_write, remove_stale_temporaries
 from ..data.features import FeatureField
 from ..errors import CheckpointError
+from ..run_paths import LAST_SUFFIX
 
 logger = logging.getLogger("gru4recf")
 
 FORMAT = "gru4recf-checkpoint"
 VERSION = 2
-LAST_SUFFIX = ".last.pth"
 
 
 
