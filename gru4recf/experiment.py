@@ -46,6 +46,7 @@ from .training.results import RunResults
 from .training.resume import dataset_fingerprint, open_resume
 from .training.settings import TrainingSettings
 from .training.strategies import TrainingStrategy
+from .training.tensorboard import require_tensorboard
 from .training.trainer import Trainer
 
 logger = logging.getLogger("gru4recf")
@@ -358,6 +359,8 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     if saved and distributed.is_main:  # before any work: not an error after hours of training
         check_writable(paths.checkpoint_dir, paths.checkpoint_setting)
         check_writable(paths.folder, "results_dir")
+        if config.log_tensorboard:
+            require_tensorboard()
     threads = set_threads(config.num_threads)
     device = local_device(resolve_device(config.device), distributed.local_rank, distributed.world_size)
     logger.info(f"device: {device}, torch threads: {threads}"
@@ -380,7 +383,7 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
         results = None
         if writes:
             resume_epoch = resumed.meta["training"]["next_epoch"] if resumed is not None else None
-            results = RunResults(paths.folder, resume_epoch)
+            results = RunResults(paths.folder, resume_epoch, config.log_tensorboard)
             results.write_config(config.to_dict())
         show_progress = config.show_progress and distributed.is_main
         run = build_run(config, data, device, distributed, show_progress, checkpoints, results=results)

@@ -39,6 +39,10 @@ class RuntimeSettings(Settings):
     checkpoint_dir: Optional[str] = setting(
         None, c.optional(c.text), "Where the checkpoints go instead of the run's folder: <checkpoint_dir>/<run id>.pth "
         "(best model) and <run id>.last.pth (for --resume).", affects_results=False)
+    log_tensorboard: bool = setting(
+        False, c.boolean, "Also write each epoch's training loss and validation metrics as TensorBoard scalars in "
+        "<results_dir>/<run id>/tensorboard/ (runs with `saved`; needs pip install 'gru4recf[tensorboard]').",
+        affects_results=False)
     ddp_backend: str = setting(
         "auto", c.one_of(["auto", "gloo", "nccl"]),
         "torch.distributed backend under torchrun: 'auto' = nccl on GPUs, gloo on CPUs; unused in one process.",

@@ -5,7 +5,8 @@
   the best epoch so far), rewritten atomically after every epoch, so after a kill it holds every
   finished epoch and nothing half-written;
 - `results.json`: the best validation result, the test result, the best epoch, the total seconds
-  and where the log file and checkpoints are.
+  and where the log file and checkpoints are;
+- with `log_tensorboard`, `tensorboard/`: the epoch rows as TensorBoard scalars (`training.tensorboard`).
 
 A resumed run writes into the folder of the run it continues; rows of epochs it trains again are
 replaced.
@@ -18,6 +19,7 @@ import yaml
 
 from ..atomic_write import atomic_write_text, check_writable, remove_stale_temporaries
 from ..errors import OutputError
+from .tensorboard import FOLDER as TENSORBOARD_FOLDER, EpochScalars
 
 CONFIG_FILE, EPOCHS_FILE, RESULTS_FILE = "config.yaml", "epochs.jsonl", "results.json"
 
@@ -32,14 +34,17 @@ def read_epochs(folder: Path) -> List[dict]:
 
 class RunResults:
     """Writes one run's results folder; `resume_epoch`: the epoch a resumed run continues at (rows
-    from it on are dropped, the earlier ones kept)."""
+    from it on are dropped, the earlier ones kept); `tensorboard`: also write the rows as
+    TensorBoard scalars."""
 
-    def __init__(self, folder: Path, resume_epoch: Optional[int] = None) -> None:
+    def __init__(self, folder: Path, resume_epoch: Optional[int] = None, tensorboard: bool = False) -> None:
         self.folder = check_writable(folder, "results_dir")
         for name in (CONFIG_FILE, EPOCHS_FILE, RESULTS_FILE):  # left by a killed write of this run
             remove_stale_temporaries(self.folder / name)
         self.rows = [row for row in read_epochs(self.folder) if row["epoch"] < resume_epoch] \
             if resume_epoch is not None else []
+        self.scalars = EpochScalars(check_writable(self.folder / TENSORBOARD_FOLDER, "results_dir"),
+                                    resume_epoch) if tensorboard else None
 
     def write_config(self, values: Mapping[str, Any]) -> None:
         text = yaml.safe_dump(json.loads(json.dumps(dict(values), default=str)), sort_keys=False,
@@ -49,9 +54,14 @@ class RunResults:
     def add_epoch(self, row: Mapping[str, Any]) -> None:
         self.rows.append(dict(row))
         self._write(EPOCHS_FILE, "".join(json.dumps(r) + "\n" for r in self.rows))
+        if self.scalars is not None:
+            self.scalars.add_epoch(row)
 
     def write_results(self, results: Mapping[str, Any]) -> None:
+        """The run's last write: its results, after which the TensorBoard file is closed."""
         self._write(RESULTS_FILE, json.dumps(dict(results), indent=2, default=str) + "\n")
+        if self.scalars is not None:
+            self.scalars.close()
 
     def _write(self, name: str, text: str) -> None:
         """Atomically; a failure (a full disk) is an OutputError, and the previous file stays whole."""
