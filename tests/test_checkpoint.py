@@ -23,9 +23,9 @@ TOKENS = ["[PAD]", "a", "b", "c", "d"]
 
 
 def features() -> list:
-    genres = np.array([[0, 0], [1, 2], [2, 0], [3, 1], [0, 0]], dtype=np.int64)
+    genres = [[], [1, 2], [2], [3, 1], []]
     year = np.array([0, 0.1, 0.5, 0.9, 0], dtype=np.float32)
-    return [FeatureField("class", "token_seq", genres, np.array(["[PAD]", "x", "y", "z"], dtype=object)),
+    return [FeatureField.from_token_lists("class", genres, np.array(["[PAD]", "x", "y", "z"], dtype=object)),
             FeatureField("year", "float", year)]
 
 
@@ -46,12 +46,15 @@ def message_of(path) -> str:
 def test_round_trip_keeps_weights_catalogue_and_feature_tables(tmp_path):
     model = write_model_checkpoint(tmp_path / "m.pth", epoch=3)
     checkpoint = read_checkpoint(tmp_path / "m.pth")
-    assert checkpoint.version == VERSION == 2
+    assert checkpoint.version == VERSION == 3
     assert checkpoint.meta["epoch"] == 3 and checkpoint.item_tokens() == TOKENS
     assert all(torch.equal(checkpoint.state_dict[k], v) for k, v in model.state_dict().items())
     for stored, original in zip(checkpoint.feature_fields(), features()):
         assert (stored.name, stored.kind) == (original.name, original.kind)
         assert np.array_equal(stored.values, original.values) and stored.values.dtype == original.values.dtype
+        assert (stored.offsets is None) == (original.offsets is None)
+        if stored.offsets is not None:
+            assert stored.offsets.tolist() == original.offsets.tolist()
         assert (stored.vocab is None) == (original.vocab is None)
         if stored.vocab is not None:
             assert stored.vocab.tolist() == original.vocab.tolist()
