@@ -138,6 +138,20 @@ def test_damaged_layout_is_named(tmp_path):
     assert "is damaged" in message_of(tmp_path / "m.pth")
 
 
+def test_a_token_seq_table_is_stored_ragged_and_offsets_that_do_not_fit_it_are_named(tmp_path):
+    write_model_checkpoint(tmp_path / "m.pth")
+    payload = torch.load(tmp_path / "m.pth", weights_only=True)
+    assert payload["item_features"]["class"].tolist() == [1, 2, 2, 3, 1]  # the five items' genres end to end
+    assert payload["item_feature_offsets"]["class"].tolist() == [0, 0, 2, 3, 5, 5]
+    payload["item_feature_offsets"]["class"] = torch.tensor([0, 0, 2, 3, 5, 9])  # past the 5 stored ids
+    payload["digest"] = checkpoint_module.payload_digest(payload)  # written so, not changed since
+    torch.save(payload, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError) as caught:
+        read_checkpoint(tmp_path / "bad.pth").feature_fields()
+    assert str(caught.value) == (f"checkpoint {tmp_path / 'bad.pth'} is damaged: feature 'class': offsets must rise "
+                                 "from 0 to the 5 values of a one-dimensional token table")
+
+
 def test_version_1_file_loads_its_weights_but_not_as_a_model(tmp_path):
     torch.manual_seed(0)
     model = build_model("GRU4Rec", CONFIG, 5, [])

@@ -339,6 +339,17 @@ def test_a_corrupt_best_file_is_refused_as_corrupt(stopped_run, tmp_path):
     assert f"checkpoint {copy} is corrupt" in resume_error(dict(config, epochs=30), moved)
 
 
+def test_a_last_checkpoint_that_does_not_say_where_its_best_weights_are_is_refused(finished_run, tmp_path):
+    config, last, _ = finished_run
+    checkpoint = read_checkpoint(last)
+    meta = {k: v for k, v in checkpoint.meta.items() if k != "best_weights"}
+    save_checkpoint(tmp_path / "damaged.last.pth", checkpoint.state_dict, meta, checkpoint.meta["item_tokens"],
+                    checkpoint.feature_fields(), checkpoint.training)
+    assert resume_error(config, tmp_path / "damaged.last.pth") == (
+        f"cannot resume from {tmp_path / 'damaged.last.pth'}: its training state is damaged or incomplete (it does "
+        "not say where its best weights are)")
+
+
 def test_a_corrupt_last_checkpoint_is_refused_and_nothing_trains(data_dir, tmp_path):
     config = config_for(data_dir, tmp_path, epochs=2)
     run_gru4recf("GRU4RecF", "toy", config)
