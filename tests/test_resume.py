@@ -24,8 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The child trains like run_gru4recf, but after writing epoch 1's 'last' checkpoint (2 epochs done)
 # it says so and then hangs, so that the parent kills it at a known point however loaded the
-# machine is. With 'between_files' it hangs after the 'last' file of epoch 1, before that epoch's
-# new best file is written (the two writes of an improving epoch).
+# machine is. With 'best_first' or 'last_first' it hangs instead between the two files of the
+# first improving epoch after epoch 0 whose writes come in that order (the best file, then the
+# 'last' one; or the other way round).
 CHILD = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
@@ -46,16 +47,21 @@ CHILD = textwrap.dedent("""
             hang(self.last_path)
         return wrote_best
 
-    def hang_before_best(path, payload):
+    written = []
+
+    def hang_between_files(path, payload):
         meta = json.loads(payload["meta"])
-        if meta["kind"] == "best" and meta["epoch"] == 1:
-            hang(checkpoint.last_checkpoint_path(path))
+        second = "last" if where == "best_first" else "best"
+        if meta["epoch"] >= 1 and meta["kind"] == second and written[-1] == (meta["epoch"], {"last": "best",
+                                                                                               "best": "last"}[second]):
+            hang(path if meta["kind"] == "last" else checkpoint.last_checkpoint_path(path))
+        written.append((meta["epoch"], meta["kind"]))
         write_payload(path, payload)
 
-    if where == "between_files":
-        checkpoint.write_payload = hang_before_best
-    else:
+    if where == "after_epoch":
         RunCheckpoints.save_last = save_and_hang
+    else:
+        checkpoint.write_payload = hang_between_files
     run_gru4recf("GRU4RecF", "toy", config, saved=True)
 """)
 
@@ -78,8 +84,8 @@ def last_checkpoints(folder: Path) -> list:
 
 def kill_after_epoch_2(config: dict, tmp_path: Path, where: str = "after_epoch") -> Path:
     """Runs training in a child process and SIGKILLs it right after its epoch-2 checkpoint (with
-    `where='between_files'`: between that epoch's 'last' file and its best file); returns the
-    'last' checkpoint's path."""
+    `where` 'best_first' or 'last_first': between the two files of an improving epoch, see
+    CHILD); returns the 'last' checkpoint's path."""
     marker = tmp_path / "epoch-2-saved"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(config), str(marker), where], env=env,
@@ -136,17 +142,23 @@ def same_weights(a: Path, b: Path) -> bool:
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
-def test_a_run_killed_between_the_last_and_the_best_file_of_an_epoch_resumes_exactly(data_dir, tmp_path):
-    """An improving epoch writes its 'last' checkpoint (holding the new best weights as its own)
-    before the best file. Killed in between, the best file still holds epoch 0: the resumed run
-    rewrites it, and ends with the uninterrupted run's metrics and best file."""
-    config = config_for(data_dir, tmp_path)
+@pytest.mark.parametrize("order, settings, last_epoch, best_epoch", [
+    ("best_first", {}, 0, 1),  # epoch 1 improves: its best file is written, then the kill
+    # epochs 8-10 are stale ('last' files naming the best file of epoch 7), epoch 11 improves: its
+    # 'last' file must replace them before the best file is overwritten; the kill comes between
+    ("last_first", {"epochs": 20, "stopping_step": 3, "learning_rate": 0.3}, 11, 7)])
+def test_a_run_killed_between_the_two_files_of_an_improving_epoch_resumes_exactly(
+        order, settings, last_epoch, best_epoch, data_dir, tmp_path):
+    """Whichever file went first, the pair left behind resumes: the 'last' file holds the best
+    weights as its own, and the resumed run rewrites the best file that does not match them; it
+    ends with the uninterrupted run's metrics and best file."""
+    config = config_for(data_dir, tmp_path, **settings)
     uninterrupted = run_gru4recf("GRU4RecF", "toy", dict(config, checkpoint_dir=str(tmp_path / "whole")))
 
-    last = kill_after_epoch_2(config, tmp_path, "between_files")
+    last = kill_after_epoch_2(config, tmp_path, order)
     checkpoint = read_checkpoint(last)
-    assert checkpoint.meta["epoch"] == 1 and checkpoint.meta["best_weights"]["in"] == "state_dict"
-    assert read_checkpoint(best_of(last)).meta["epoch"] == 0  # epoch 1's best file was never written
+    assert checkpoint.meta["epoch"] == last_epoch and checkpoint.meta["best_weights"]["in"] == "state_dict"
+    assert read_checkpoint(best_of(last)).meta["epoch"] == best_epoch  # not the best file the 'last' one expects
     resumed = run_gru4recf("GRU4RecF", "toy", config, resume=last)
     assert metrics_of(resumed) == metrics_of(uninterrupted)
     assert same_weights(best_of(last), only_best(tmp_path / "whole"))

@@ -24,7 +24,7 @@ The best weights are stored once per run. A 'last' checkpoint's `best_weights` s
 `{"in": "state_dict"}` when they are its own weights (the latest epoch was the best),
 `{"in": "best_checkpoint", "file": name, "digest": d}` when they are those of the best checkpoint
 beside it (whose digest must be d), or `{"in": "none"}` before the first validation. The best
-file is overwritten only once no 'last' checkpoint refers to it (see `RunCheckpoints.save_last`).
+file is overwritten only while no 'last' checkpoint refers to it (see `RunCheckpoints.save_last`).
 
 The interaction data is never stored: `item_tokens` and the feature tables are all that
 `load_model` needs. Version 2 files (token_seq tables padded to the longest cell, best weights
@@ -189,14 +189,13 @@ class RunCheckpoints:
         self.item_tokens = list(item_tokens)
         self.item_features = list(item_features)
         self.best_on_disk: Optional[Tuple[int, str]] = None  # (epoch, digest) the best file holds, as this run wrote it
+        self.last_names_best = False  # whether the 'last' file on disk refers to the best file for its best weights
         for path in (self.best_path, self.last_path):  # left by a killed write of this run (it is resuming)
             remove_stale_temporaries(path)
 
     def save_best(self, state_dict: Mapping[str, torch.Tensor], epoch: int, score: float, result: Mapping) -> None:
         """Writes the best model of `epoch` (a fitted model's only checkpoint)."""
-        payload = self._best_payload(state_dict, epoch, score, result)
-        write_payload(self.best_path, payload)
-        self.best_on_disk = (epoch, payload["digest"])
+        self._write_best(self._best_payload(state_dict, epoch, score, result), epoch)
 
     def _best_payload(self, state_dict: Mapping[str, torch.Tensor], epoch: int, score: float,
                       result: Mapping) -> dict:
@@ -211,36 +210,43 @@ class RunCheckpoints:
         counters, best score); `training`: its tensor part (optimiser state, RNG states).
 
         The best weights are stored once: in the 'last' file when they are its own weights, else
-        by reference to the best file. Whichever file the other depends on is written first, so a
-        kill between the two writes leaves a 'last' checkpoint that resumes exactly: new best
-        weights are always the current ones, so the 'last' file goes first and the best file after
-        (`resume_from` rewrites a best file that a kill left behind)."""
+        by reference to the best file. The best file goes first (a full disk then keeps the best
+        model of the epoch), except when the 'last' file on disk refers to it: that reference
+        must hold until the new 'last' file, which holds the new best weights as its own, has
+        replaced it. A kill between the two writes thus always leaves a pair that resumes exactly
+        (`resume_from` rewrites a best file that is not the one the 'last' file expects)."""
         epoch_of_best = progress.get("best_epoch")
         new_best = best_state is not None and (self.best_on_disk is None or self.best_on_disk[0] != epoch_of_best)
         pending = self._best_payload(best_state, epoch_of_best, progress["best_score"],
                                      progress["best_result"]) if new_best else None
+        digest = pending["digest"] if new_best else self.best_on_disk[1] if self.best_on_disk else None
         if best_state is None:
             place = {"in": "none"}
         elif _same_weights(best_state, state_dict):
-            place = {"in": "state_dict", "digest": pending["digest"] if new_best else self.best_on_disk[1]}
+            place = {"in": "state_dict", "digest": digest}
         else:
-            if new_best:  # the best file must hold them before the 'last' file refers to it
-                write_payload(self.best_path, pending)
-                self.best_on_disk, pending = (epoch_of_best, pending["digest"]), None
-            place = {"in": "best_checkpoint", "file": self.best_path.name, "digest": self.best_on_disk[1]}
+            place = {"in": "best_checkpoint", "file": self.best_path.name, "digest": digest}
+        best_first = new_best and (place["in"] == "best_checkpoint" or not self.last_names_best)
+        if best_first:
+            self._write_best(pending, epoch_of_best)
         meta = dict(self.meta, kind="last", epoch=epoch, best_valid_score=progress.get("best_score"),
                     best_valid_result=progress.get("best_result"), training=dict(progress), best_weights=place)
         save_checkpoint(self.last_path, state_dict, meta, self.item_tokens, self.item_features, training)
-        if pending is not None:
-            write_payload(self.best_path, pending)
-            self.best_on_disk = (epoch_of_best, pending["digest"])
+        self.last_names_best = place["in"] == "best_checkpoint"
+        if new_best and not best_first:
+            self._write_best(pending, epoch_of_best)
         return new_best
+
+    def _write_best(self, payload: dict, epoch: int) -> None:
+        write_payload(self.best_path, payload)
+        self.best_on_disk = (epoch, payload["digest"])
 
     def resume_from(self, checkpoint: Checkpoint) -> None:
         """Takes over the files of the run that wrote `checkpoint` (its 'last' checkpoint, checked
         by `resume.open_resume`): learns what its best file holds, and rewrites a best file that
         a kill between the two writes of an epoch left behind its 'last' checkpoint."""
         place = checkpoint.best_weights()
+        self.last_names_best = place["in"] == "best_checkpoint"
         if place["in"] in ("training", "none"):  # version 2: the best file is rewritten when next needed
             return
         progress = checkpoint.meta["training"]
