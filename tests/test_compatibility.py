@@ -74,3 +74,18 @@ def test_a_0_2_0_run_resumes_to_the_results_0_2_0_gave_and_goes_on_in_the_new_la
     written = read_checkpoint(last)
     assert written.version == VERSION and "best_state_dict" not in written.training
     assert written.item_features["class"].dim() == 1 and "class" in written.feature_offsets
+
+
+def test_a_0_2_0_run_on_a_changed_genre_table_is_still_refused(tmp_path):
+    """Same interactions, one item's genres changed: only the padded digest of the table differs."""
+    data = write_pattern_dataset(tmp_path / "data")
+    item_file = data / "toy" / "toy.item"
+    lines = item_file.read_text(encoding="utf-8").splitlines()
+    assert lines[4].startswith("3\t")
+    lines[4] = "3\tHorror Action\t1993"  # was 'Horror Romance'
+    item_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    last = shutil.copy(V2 / "GRU4RecF-toy.last.pth", tmp_path / "GRU4RecF-toy.last.pth")
+    config = small_config(data, epochs=5, log_dir=str(tmp_path / "log"), checkpoint_dir=str(tmp_path / "saved"),
+                          embedding_size=8, hidden_size=8, train_mode="sequence", learning_rate=0.6, state="WARNING")
+    with pytest.raises(CheckpointError, match="the dataset's contents differ"):
+        run_gru4recf("GRU4RecF", "toy", config, resume=last)
