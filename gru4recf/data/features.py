@@ -86,8 +86,8 @@ def ragged_take(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> Tu
 
 
 def ragged_from_padded(matrix: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """A right-padded [N, T] id matrix (0 = padding; the layout of checkpoints before gru4recf
-    0.3) as a ragged table (values, offsets [N + 1])."""
+    """A right-padded [N, T] id matrix (0 = padding; how checkpoint format version 2, written by
+    gru4recf 0.2.0 and before, stores a token_seq table) as a ragged table (values, offsets [N + 1])."""
     filled = matrix != 0  # [N, T]
     offsets = np.concatenate([[0], np.cumsum(filled.sum(axis=1))]).astype(np.int64)
     return matrix[filled].astype(np.int64), offsets  # row-major: each row's ids in order
