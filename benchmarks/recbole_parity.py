@@ -130,9 +130,19 @@ def our_examples(dataset, examples, max_len: int) -> np.ndarray:
     return sorted_rows(np.column_stack([users, dataset.items[examples.targets], lengths, history]))
 
 
-def feature_sets(values: np.ndarray) -> np.ndarray:
-    """Token-id rows, each sorted with padding last, so rows compare as sets."""
-    return np.sort(np.where(values == 0, np.iinfo(values.dtype).max, values), axis=1)
+def feature_pairs(items: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """The (item, token id) pairs of a feature table, padding (token 0) left out, sorted: tables
+    compare as one multiset of tokens per item, however each stores its rows."""
+    pairs = np.stack([items, tokens], axis=1).astype(np.int64)[tokens != 0]
+    return pairs[np.lexsort(pairs.T[::-1])]
+
+
+def our_feature_pairs(field, items: np.ndarray) -> np.ndarray:
+    """`feature_pairs` of our table `field` (token: [n_items]; token_seq: ragged) over `items`."""
+    owner = np.arange(field.n_items) if field.offsets is None else np.repeat(np.arange(field.n_items),
+                                                                             np.diff(field.offsets))
+    kept = np.isin(owner, items)
+    return feature_pairs(owner[kept], field.values[kept])
 
 
 def token_maps(rb_dataset, ours) -> tuple:
@@ -171,10 +181,9 @@ def check_data(rb_dataset, loaders, ours, splits, max_len: int) -> dict:
             continue
         maps[field.name] = tokens = id_map(rb_dataset.field2id_token[field.name], field.vocab)
         theirs = tokens[rb_dataset.get_item_feature()[field.name].numpy()]  # rows in RecBole item order
-        theirs, values = theirs.reshape(len(theirs), -1), field.values.reshape(len(field.values), -1)
-        width = max(theirs.shape[1], values.shape[1])
-        pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])))
-        same = np.array_equal(feature_sets(pad(theirs)), feature_sets(pad(values[items])))
+        theirs = theirs.reshape(len(theirs), -1)  # [RecBole items, longest] in our token ids, 0 = padding
+        theirs = feature_pairs(np.repeat(items, theirs.shape[1]), theirs.reshape(-1))
+        same = np.array_equal(theirs, our_feature_pairs(field, items))
         print(f"item '{field.name}' tokens, every item: {'identical' if same else 'DIFFERENT'}")
     for name, a, b in split_rows(rb_dataset, loaders, ours, splits, max_len):
         verdict = "identical" if a.shape == b.shape and np.array_equal(a, b) else "DIFFERENT"

@@ -43,7 +43,7 @@ from .training.checkpoint import Checkpoint, RunCheckpoints
 from .training.modes import Sampling, TrainMode, train_mode
 from .training.optim import SPARSE_LEARNERS, build_optimizer
 from .training.results import RunResults
-from .training.resume import dataset_fingerprint, open_resume
+from .training.resume import dataset_fingerprint, open_resume, same_dataset
 from .training.settings import TrainingSettings
 from .training.strategies import TrainingStrategy
 from .training.tensorboard import require_tensorboard
@@ -371,7 +371,7 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
         data = load_data(config, distributed)
         logger.info(f"data loaded in {time.time() - start:.2f}s")
     fingerprint = dataset_fingerprint(data.dataset) if saved or resumed is not None else ""
-    if resumed is not None and resumed.meta.get("fingerprint") != fingerprint:
+    if resumed is not None and not same_dataset(resumed, data.dataset, fingerprint):
         raise CheckpointError(f"cannot resume from {resume}: the dataset's contents differ from those it was "
                               "trained on (interactions, items or feature tables changed)")
     writes = saved and distributed.is_main

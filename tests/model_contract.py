@@ -23,14 +23,12 @@ SMALL = {"embedding_size": 8, "hidden_size": 6}  # applied to the models that ha
 
 def features() -> list:
     """One table of each kind: token_seq 'class', token 'kind', float 'year', float_seq 'vec'."""
-    genres = np.zeros((N_ITEMS, 3), dtype=np.int64)
-    for item in range(1, N_ITEMS):
-        genres[item, : 1 + item % 3] = [1 + (item + k) % 5 for k in range(1 + item % 3)]
+    genres = [[]] + [[1 + (item + k) % 5 for k in range(1 + item % 3)] for item in range(1, N_ITEMS)]
     kind = np.array([0] + [1 + item % 2 for item in range(1, N_ITEMS)], dtype=np.int64)
     year = np.linspace(0, 1, N_ITEMS).astype(np.float32)
     vec = np.random.default_rng(0).normal(size=(N_ITEMS, 5)).astype(np.float32)
     vec[0] = 0
-    return [FeatureField("class", "token_seq", genres, np.array(["[PAD]", "a", "b", "c", "d", "e"], dtype=object)),
+    return [FeatureField.from_token_lists("class", genres, np.array(["[PAD]", "a", "b", "c", "d", "e"], dtype=object)),
             FeatureField("kind", "token", kind, np.array(["[PAD]", "x", "y"], dtype=object)),
             FeatureField("year", "float", year), FeatureField("vec", "float_seq", vec)]
 

@@ -23,9 +23,9 @@ TOKENS = ["[PAD]", "a", "b", "c", "d"]
 
 
 def features() -> list:
-    genres = np.array([[0, 0], [1, 2], [2, 0], [3, 1], [0, 0]], dtype=np.int64)
+    genres = [[], [1, 2], [2], [3, 1], []]
     year = np.array([0, 0.1, 0.5, 0.9, 0], dtype=np.float32)
-    return [FeatureField("class", "token_seq", genres, np.array(["[PAD]", "x", "y", "z"], dtype=object)),
+    return [FeatureField.from_token_lists("class", genres, np.array(["[PAD]", "x", "y", "z"], dtype=object)),
             FeatureField("year", "float", year)]
 
 
@@ -46,12 +46,15 @@ def message_of(path) -> str:
 def test_round_trip_keeps_weights_catalogue_and_feature_tables(tmp_path):
     model = write_model_checkpoint(tmp_path / "m.pth", epoch=3)
     checkpoint = read_checkpoint(tmp_path / "m.pth")
-    assert checkpoint.version == VERSION == 2
+    assert checkpoint.version == VERSION == 3
     assert checkpoint.meta["epoch"] == 3 and checkpoint.item_tokens() == TOKENS
     assert all(torch.equal(checkpoint.state_dict[k], v) for k, v in model.state_dict().items())
     for stored, original in zip(checkpoint.feature_fields(), features()):
         assert (stored.name, stored.kind) == (original.name, original.kind)
         assert np.array_equal(stored.values, original.values) and stored.values.dtype == original.values.dtype
+        assert (stored.offsets is None) == (original.offsets is None)
+        if stored.offsets is not None:
+            assert stored.offsets.tolist() == original.offsets.tolist()
         assert (stored.vocab is None) == (original.vocab is None)
         if stored.vocab is not None:
             assert stored.vocab.tolist() == original.vocab.tolist()
@@ -133,6 +136,20 @@ def test_foreign_checkpoint_is_not_taken_for_ours(tmp_path):
 def test_damaged_layout_is_named(tmp_path):
     torch.save({"format": FORMAT, "version": VERSION, "meta": "{not json", "state_dict": {}}, tmp_path / "m.pth")
     assert "is damaged" in message_of(tmp_path / "m.pth")
+
+
+def test_a_token_seq_table_is_stored_ragged_and_offsets_that_do_not_fit_it_are_named(tmp_path):
+    write_model_checkpoint(tmp_path / "m.pth")
+    payload = torch.load(tmp_path / "m.pth", weights_only=True)
+    assert payload["item_features"]["class"].tolist() == [1, 2, 2, 3, 1]  # the five items' genres end to end
+    assert payload["item_feature_offsets"]["class"].tolist() == [0, 0, 2, 3, 5, 5]
+    payload["item_feature_offsets"]["class"] = torch.tensor([0, 0, 2, 3, 5, 9])  # past the 5 stored ids
+    payload["digest"] = checkpoint_module.payload_digest(payload)  # written so, not changed since
+    torch.save(payload, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError) as caught:
+        read_checkpoint(tmp_path / "bad.pth").feature_fields()
+    assert str(caught.value) == (f"checkpoint {tmp_path / 'bad.pth'} is damaged: feature 'class': offsets must rise "
+                                 "from 0 to the 5 values of a one-dimensional token table")
 
 
 def test_version_1_file_loads_its_weights_but_not_as_a_model(tmp_path):

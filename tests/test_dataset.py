@@ -141,11 +141,11 @@ def test_token_feature_ids_and_empty_or_missing_items():
     assert genre.values.tolist() == [0, 0, 2, 0, 1]
 
 
-def test_token_seq_feature_is_a_right_padded_matrix():
+def test_token_seq_feature_is_a_ragged_table_in_item_order():
     tags = feature(load("remap", selected_features=["tags"]), "tags")
     assert tags.vocab.tolist() == ["[PAD]", "a", "b", "c"]
-    # [PAD], i3 ('c a'), i1 (empty cell: all zero), i2 (no row: all zero), i9 ('a b')
-    assert tags.values.tolist() == [[0, 0], [3, 1], [0, 0], [0, 0], [1, 2]]
+    # [PAD], i3 ('c a'), i1 (empty cell: no tokens), i2 (no row: no tokens), i9 ('a b')
+    assert tags.values.tolist() == [3, 1, 1, 2] and tags.offsets.tolist() == [0, 0, 2, 2, 2, 4]
 
 
 def test_float_feature_is_zero_for_items_without_a_row():
@@ -245,10 +245,9 @@ def test_ml100k_loads_with_recbole_counts(ml100k):
 def test_ml100k_genres_have_19_tokens_plus_padding(ml100k):
     genres = feature(ml100k, "class")
     assert genres.kind == "token_seq" and genres.num_tokens == 20
-    assert genres.values.shape[0] == 1683 and not genres.values[0].any()
+    assert genres.n_items == 1683 and len(genres.tokens_of(0)) == 0
     toy_story = int(np.flatnonzero(ml100k.item_tokens == "1")[0])
-    row = genres.values[toy_story]
-    assert sorted(genres.vocab[row[row > 0]]) == ["Animation", "Children's", "Comedy"]
+    assert sorted(genres.vocab[genres.tokens_of(toy_story)]) == ["Animation", "Children's", "Comedy"]
 
 
 def test_ml100k_statistics_read_as_people_write_them(ml100k):

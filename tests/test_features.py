@@ -90,7 +90,8 @@ def test_float_seq_column_becomes_an_n_items_by_d_float32_table_with_zero_rows_f
 def test_token_seq_and_float_seq_features_are_selected_together_in_order():
     data = load(selected_features=["vec", "class"])
     assert [(f.name, f.kind) for f in data.item_features] == [("vec", "float_seq"), ("class", "token_seq")]
-    assert feature(data, "class").values[:, 0].tolist() == [0, 2, 2, 1, 0, 3]  # vocab: PAD b a c
+    classes = feature(data, "class")  # vocab: PAD b a c; by id: PAD, i1 'a', i2 'a b', i3 'b', i4 (no row), i9 'c'
+    assert classes.values.tolist() == [2, 2, 1, 1, 3] and classes.offsets.tolist() == [0, 0, 1, 3, 4, 4, 5]
 
 
 def test_vector_of_another_length_names_file_line_field_and_both_lengths(tmp_path):
@@ -234,8 +235,8 @@ def test_item_vector_files_option_is_read_from_the_command_line():
 # ---- the model ----------------------------------------------------------------------------------
 
 def dense_fields() -> list:
-    classes = np.array([[0], [1], [1], [2], [0], [3]], dtype=np.int64)
-    return [FeatureField("class", "token_seq", classes, np.array(["[PAD]", "a", "b", "c"], dtype=object)),
+    classes = [[], [1], [1], [2], [], [3]]
+    return [FeatureField.from_token_lists("class", classes, np.array(["[PAD]", "a", "b", "c"], dtype=object)),
             FeatureField("vec", "float_seq", np.array(VEC, dtype=np.float32))]
 
 
@@ -296,8 +297,8 @@ def test_training_run_with_a_vector_file_gives_a_usable_checkpoint(tmp_path):
     result = run_gru4recf("GRU4RecF", "toy", config)
     assert np.isfinite(result["best_valid_score"])
     (best,) = [p for p in (tmp_path / "saved").glob("*.pth") if not p.name.endswith(".last.pth")]
-    names = [(f.name, f.kind, f.values.shape) for f in read_checkpoint(best).feature_fields()]
-    assert names == [("class", "token_seq", (14, 2)), ("emb", "float_seq", (14, 4))]  # 12 items, '999', padding
+    names = [(f.name, f.kind, f.n_items) for f in read_checkpoint(best).feature_fields()]
+    assert names == [("class", "token_seq", 14), ("emb", "float_seq", 14)]  # 12 items, '999', padding
     assert len(load_model(best).recommend(["3", "4"], k=5).items) == 5
 
 
@@ -329,7 +330,8 @@ def test_generated_next_items_follow_the_class_chain(tmp_path, make_feature_synt
     settings = dict(TINY, users=400, min_length=20, max_length=20)
     make_feature_synthetic.generate(tmp_path, "fs", **settings)
     data = load_dataset(DataSettings("fs", str(tmp_path), selected_features=["class"]))
-    first_class = feature(data, "class").values[:, 0]  # the class token comes first
+    classes = feature(data, "class")
+    first_class = classes.values[classes.offsets[:-1]]  # the class token comes first (every item has one)
     world = make_feature_synthetic.make_world(np.random.default_rng(3), 60, 4, 3, 4, 1.0, 0.5)
     class_of_id = np.array([int(t[1:]) for t in feature(data, "class").vocab[1:]])[first_class[data.items] - 1]
     steps = np.ones(len(data.items), bool)

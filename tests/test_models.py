@@ -50,11 +50,20 @@ def test_every_model_declares_each_key_once_with_a_check_and_documentation():
             assert info.check(key, spec.settings.defaults()[key]) == spec.settings.defaults()[key], (name, key)
 
 
+def padded(field) -> np.ndarray:
+    """RecBole's layout of a token_seq table: [n_items, longest] ids, right-padded with 0."""
+    rows = [field.tokens_of(item) for item in range(field.n_items)]
+    matrix = np.zeros((len(rows), max(len(row) for row in rows)), dtype=np.int64)
+    for item, row in enumerate(rows):
+        matrix[item, :len(row)] = row
+    return matrix
+
+
 def recbole_features(model, history):
     """RecBole's FeatureSeqEmbLayer: embed every (step, token), mask padding, pool per field."""
     parts = []
-    for index, (kind, module) in enumerate(zip(model.features.kinds, model.features.encoders)):
-        table = getattr(model.features, f"table_{index}")[history]
+    for field, kind, module in zip(features(), model.features.kinds, model.features.encoders):
+        table = torch.as_tensor(padded(field) if kind == "token_seq" else field.values)[history]
         if kind == "token":
             parts.append(module.weight[table])
         elif kind == "float":
@@ -147,7 +156,7 @@ def test_parameter_groups_cover_every_parameter_once(architecture):
 
 def test_gru4recf_item_without_features_pools_to_zero():
     torch.manual_seed(0)
-    fields = [FeatureField("class", "token_seq", np.zeros((4, 2), dtype=np.int64), np.array(["[PAD]", "a"], dtype=object))]
+    fields = [FeatureField.from_token_lists("class", [[], [], [], []], np.array(["[PAD]", "a"], dtype=object))]
     model = build_model("GRU4RecF", config(pooling_mode="max", selected_features=["class"]), 4, fields)
     assert torch.equal(model.features(torch.tensor([1, 2])), torch.zeros(2, 8))
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from gru4recf import run_gru4recf
 from gru4recf.errors import CheckpointError
@@ -23,23 +24,44 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The child trains like run_gru4recf, but after writing epoch 1's 'last' checkpoint (2 epochs done)
 # it says so and then hangs, so that the parent kills it at a known point however loaded the
-# machine is.
+# machine is. With 'best_first' or 'last_first' it hangs instead between the two files of the
+# first improving epoch after epoch 0 whose writes come in that order (the best file, then the
+# 'last' one; or the other way round).
 CHILD = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     from gru4recf import run_gru4recf
+    from gru4recf.training import checkpoint
     from gru4recf.training.checkpoint import RunCheckpoints
 
-    config, marker = json.loads(sys.argv[1]), Path(sys.argv[2])
-    save_last = RunCheckpoints.save_last
+    config, marker, where = json.loads(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    save_last, write_payload = RunCheckpoints.save_last, checkpoint.write_payload
 
-    def save_and_hang(self, state_dict, epoch, progress, training):
-        save_last(self, state_dict, epoch, progress, training)
+    def hang(last_path):
+        marker.write_text(str(last_path))
+        time.sleep(600)
+
+    def save_and_hang(self, state_dict, epoch, *args):
+        wrote_best = save_last(self, state_dict, epoch, *args)
         if epoch == 1:
-            marker.write_text(str(self.last_path))
-            time.sleep(600)
+            hang(self.last_path)
+        return wrote_best
 
-    RunCheckpoints.save_last = save_and_hang
+    written = []
+
+    def hang_between_files(path, payload):
+        meta = json.loads(payload["meta"])
+        second = "last" if where == "best_first" else "best"
+        if meta["epoch"] >= 1 and meta["kind"] == second and written[-1] == (meta["epoch"], {"last": "best",
+                                                                                               "best": "last"}[second]):
+            hang(path if meta["kind"] == "last" else checkpoint.last_checkpoint_path(path))
+        written.append((meta["epoch"], meta["kind"]))
+        write_payload(path, payload)
+
+    if where == "after_epoch":
+        RunCheckpoints.save_last = save_and_hang
+    else:
+        checkpoint.write_payload = hang_between_files
     run_gru4recf("GRU4RecF", "toy", config, saved=True)
 """)
 
@@ -60,11 +82,13 @@ def last_checkpoints(folder: Path) -> list:
     return sorted(folder.glob("*.last.pth"))
 
 
-def kill_after_epoch_2(config: dict, tmp_path: Path) -> Path:
-    """Runs training in a child process and SIGKILLs it right after its epoch-2 checkpoint."""
+def kill_after_epoch_2(config: dict, tmp_path: Path, where: str = "after_epoch") -> Path:
+    """Runs training in a child process and SIGKILLs it right after its epoch-2 checkpoint (with
+    `where` 'best_first' or 'last_first': between the two files of an improving epoch, see
+    CHILD); returns the 'last' checkpoint's path."""
     marker = tmp_path / "epoch-2-saved"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(config), str(marker)], env=env,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(config), str(marker), where], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 300
@@ -101,6 +125,43 @@ def test_run_killed_after_epoch_2_and_resumed_ends_like_the_uninterrupted_run(da
     assert [row["epoch"] for row in rows] == [0, 1, 2, 3]
     assert timeless(rows) == timeless(read_epochs(Path(uninterrupted["results_dir"])))
     assert not list((tmp_path / "saved").glob("*.tmp"))
+    assert same_weights(best_of(last), only_best(tmp_path / "whole"))
+
+
+def best_of(last: Path) -> Path:
+    return last.with_name(last.name.replace(".last.pth", ".pth"))
+
+
+def only_best(folder: Path) -> Path:
+    (best,) = [path for path in folder.glob("*.pth") if not path.name.endswith(".last.pth")]
+    return best
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    first, second = read_checkpoint(a).state_dict, read_checkpoint(b).state_dict
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.parametrize("order, settings, last_epoch, best_epoch", [
+    ("best_first", {}, 0, 1),  # epoch 1 improves: its best file is written, then the kill
+    # epochs 8-10 are stale ('last' files naming the best file of epoch 7), epoch 11 improves: its
+    # 'last' file must replace them before the best file is overwritten; the kill comes between
+    ("last_first", {"epochs": 20, "stopping_step": 3, "learning_rate": 0.3}, 11, 7)])
+def test_a_run_killed_between_the_two_files_of_an_improving_epoch_resumes_exactly(
+        order, settings, last_epoch, best_epoch, data_dir, tmp_path):
+    """Whichever file went first, the pair left behind resumes: the 'last' file holds the best
+    weights as its own, and the resumed run rewrites the best file that does not match them; it
+    ends with the uninterrupted run's metrics and best file."""
+    config = config_for(data_dir, tmp_path, **settings)
+    uninterrupted = run_gru4recf("GRU4RecF", "toy", dict(config, checkpoint_dir=str(tmp_path / "whole")))
+
+    last = kill_after_epoch_2(config, tmp_path, order)
+    checkpoint = read_checkpoint(last)
+    assert checkpoint.meta["epoch"] == last_epoch and checkpoint.meta["best_weights"]["in"] == "state_dict"
+    assert read_checkpoint(best_of(last)).meta["epoch"] == best_epoch  # not the best file the 'last' one expects
+    resumed = run_gru4recf("GRU4RecF", "toy", config, resume=last)
+    assert metrics_of(resumed) == metrics_of(uninterrupted)
+    assert same_weights(best_of(last), only_best(tmp_path / "whole"))
 
 
 AUTHORS = {"loss_type": "BPR-max", "n_sample": 8, "learner": "adagrad_momentum", "momentum": 0.5,
@@ -123,14 +184,17 @@ def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode
     copies.mkdir()
     save_last = RunCheckpoints.save_last
 
-    def save_and_copy(self, state_dict, epoch, progress, training):
-        save_last(self, state_dict, epoch, progress, training)
-        shutil.copy(self.last_path, copies / f"epoch-{epoch}.pth")
+    def save_and_copy(self, state_dict, epoch, *args):  # the run's two files as they are after each epoch
+        wrote_best = save_last(self, state_dict, epoch, *args)
+        (copies / f"epoch-{epoch}").mkdir()
+        shutil.copy(self.last_path, copies / f"epoch-{epoch}" / self.last_path.name)
+        shutil.copy(self.best_path, copies / f"epoch-{epoch}" / self.best_path.name)
+        return wrote_best
 
     monkeypatch.setattr(RunCheckpoints, "save_last", save_and_copy)
     uninterrupted = run_gru4recf(model, "toy", config)
     monkeypatch.undo()
-    saved = sorted(copies.glob("epoch-*.pth"), key=lambda p: int(p.stem.split("-")[1]))
+    saved = sorted(copies.glob("epoch-*/*.last.pth"), key=lambda p: int(p.parent.name.split("-")[1]))
     progress = [read_checkpoint(path).meta["training"] for path in saved]
     assert progress[-1]["stopped"] and len(saved) < config["epochs"], "the run should stop early"
     assert any(p["stale"] > 0 and not p["stopped"] for p in progress), "no epoch with a stale counter"
@@ -138,11 +202,10 @@ def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode
         assert progress[0]["phase"] == 0 and progress[-1]["phase"] == 1, "the run should reach the second subnet"
 
     for path in saved:
-        folder = tmp_path / path.stem
-        folder.mkdir()
-        resume_from = shutil.copy(path, folder / "run.last.pth")
+        folder = shutil.copytree(path.parent, tmp_path / path.parent.name)
+        resume_from = folder / path.name
         assert metrics_of(run_gru4recf(model, "toy", config, resume=resume_from)) == metrics_of(uninterrupted), \
-            path.name
+            path.parent.name
 
 
 def test_a_finished_run_can_be_extended_by_raising_epochs(data_dir, tmp_path):
@@ -225,6 +288,78 @@ def test_damaged_training_state_is_refused(finished_run, tmp_path):
     save_checkpoint(tmp_path / "damaged.last.pth", checkpoint.state_dict, dict(checkpoint.meta, training=progress),
                     checkpoint.meta["item_tokens"], checkpoint.feature_fields(), checkpoint.training)
     assert "training state is damaged" in resume_error(config, tmp_path / "damaged.last.pth")
+
+
+# ---- the best weights are stored once ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stopped_run(data_dir, tmp_path_factory):
+    """(config, result, last checkpoint, best checkpoint) of a run that early-stopped two epochs
+    after its best one, so its 'last' checkpoint's weights are not the best."""
+    tmp_path = tmp_path_factory.mktemp("stopped")
+    config = config_for(data_dir, tmp_path, epochs=20, stopping_step=1, learning_rate=0.3)
+    result = run_gru4recf("GRU4RecF", "toy", config)
+    (last,) = last_checkpoints(tmp_path / "saved")
+    return config, result, last, best_of(last)
+
+
+def test_the_last_checkpoint_refers_to_the_best_file_instead_of_copying_it(stopped_run):
+    _, _, last, best = stopped_run
+    checkpoint = read_checkpoint(last)
+    assert checkpoint.meta["training"]["best_epoch"] < checkpoint.meta["epoch"]
+    assert set(checkpoint.training) == {"optimizer", "rng"}  # no second copy of the weights
+    assert checkpoint.meta["best_weights"] == {"in": "best_checkpoint", "file": best.name,
+                                               "digest": read_checkpoint(best).digest}
+    assert read_checkpoint(best).meta["epoch"] == checkpoint.meta["training"]["best_epoch"]
+
+
+def test_resuming_a_stopped_run_tests_the_best_weights_from_the_best_file(stopped_run, tmp_path):
+    config, result, last, best = stopped_run
+    for path in (last, best):
+        shutil.copy(path, tmp_path / path.name)
+    resumed = run_gru4recf("GRU4RecF", "toy", config, resume=tmp_path / last.name)  # stopped: nothing trains
+    assert metrics_of(resumed) == metrics_of(result)
+
+
+def test_a_missing_best_file_is_named_and_nothing_trains(stopped_run, tmp_path):
+    config, _, last, best = stopped_run
+    moved = shutil.copy(last, tmp_path / last.name)
+    message = resume_error(dict(config, epochs=30), moved)
+    assert message == (f"cannot resume from {moved}: the run's best weights are in {tmp_path / best.name}, which "
+                       "does not exist; keep the run's best checkpoint beside its .last.pth (both files are needed "
+                       "to resume)")
+    assert read_checkpoint(moved).meta["epoch"] == read_checkpoint(last).meta["epoch"]
+
+
+def test_a_best_file_replaced_by_another_is_refused(stopped_run, finished_run, tmp_path):
+    config, _, last, best = stopped_run
+    moved = shutil.copy(last, tmp_path / last.name)
+    shutil.copy(finished_run[2], tmp_path / best.name)  # another run's (valid) best checkpoint
+    message = resume_error(dict(config, epochs=30), moved)
+    assert message.startswith(f"cannot resume from {moved}: the run's best weights are in {tmp_path / best.name}, "
+                              "which is not the file written with it")
+
+
+def test_a_corrupt_best_file_is_refused_as_corrupt(stopped_run, tmp_path):
+    config, _, last, best = stopped_run
+    moved = shutil.copy(last, tmp_path / last.name)
+    copy = shutil.copy(best, tmp_path / best.name)
+    weights = read_checkpoint(copy).state_dict["item_embedding.weight"]
+    data = bytearray(copy.read_bytes())
+    data[data.find(weights.numpy().tobytes()) + 3] ^= 0x01
+    copy.write_bytes(bytes(data))
+    assert f"checkpoint {copy} is corrupt" in resume_error(dict(config, epochs=30), moved)
+
+
+def test_a_last_checkpoint_that_does_not_say_where_its_best_weights_are_is_refused(finished_run, tmp_path):
+    config, last, _ = finished_run
+    checkpoint = read_checkpoint(last)
+    meta = {k: v for k, v in checkpoint.meta.items() if k != "best_weights"}
+    save_checkpoint(tmp_path / "damaged.last.pth", checkpoint.state_dict, meta, checkpoint.meta["item_tokens"],
+                    checkpoint.feature_fields(), checkpoint.training)
+    assert resume_error(config, tmp_path / "damaged.last.pth") == (
+        f"cannot resume from {tmp_path / 'damaged.last.pth'}: its training state is damaged or incomplete (it does "
+        "not say where its best weights are)")
 
 
 def test_a_corrupt_last_checkpoint_is_refused_and_nothing_trains(data_dir, tmp_path):

@@ -76,7 +76,7 @@ def _cut(dataset: SequenceDataset, keep: np.ndarray, lengths: np.ndarray, in_tra
     catalogue = np.concatenate([[0], np.flatnonzero(in_train)])  # old ids of the new ids 0..K
     new_of_old = np.zeros(dataset.n_items, dtype=np.int64)
     new_of_old[catalogue] = np.arange(len(catalogue))
-    features = [replace(feature, values=feature.values[catalogue]) for feature in dataset.item_features]
+    features = [feature.take(catalogue) for feature in dataset.item_features]
     return replace(dataset, item_tokens=dataset.item_tokens[catalogue],
                    user_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
                    items=new_of_old[dataset.items[keep]], item_features=features, times=dataset.times[keep])

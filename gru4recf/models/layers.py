@@ -1,5 +1,5 @@
 """Layers shared by the models: last-step gathering, GRU initialisation, the item feature encoder."""
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -33,14 +33,26 @@ def xavier_linear(in_features: int, out_features: int) -> nn.Linear:
     return layer
 
 
+def ragged_rows(offsets: torch.Tensor, rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Where rows `rows` of a ragged table lie: (positions [T'] of their values, end to end, in the
+    table's values; start of each row's run among them [R]). `offsets` is [N + 1]."""
+    starts = offsets[rows]  # [R]
+    lengths = offsets[rows + 1] - starts  # [R]
+    bag_starts = torch.cumsum(lengths, 0) - lengths  # [R]
+    positions = torch.arange(int(lengths.sum()), device=offsets.device) + torch.repeat_interleave(
+        starts - bag_starts, lengths)  # [T']
+    return positions, bag_starts
+
+
 class ItemFeatureEncoder(nn.Module):
     """Embeds the selected features of items: ids [N] -> [N, F * embedding_size].
 
     token features are looked up, token_seq features pooled over their tokens (sum, mean or
-    max; padding excluded, an item with no tokens gets zeros), float features scale a learned
-    vector, float_seq features (dense [d] vectors) pass through a learned projection
-    Linear(d, embedding_size) without bias, so an item without a vector gets zeros. Each
-    distinct item in a call is encoded once, then gathered.
+    max; an item with no tokens gets zeros) by an EmbeddingBag over the ragged table (each item's
+    tokens and nothing else, so memory follows the number of tokens, not the longest cell), float
+    features scale a learned vector, float_seq features (dense [d] vectors) pass through a learned
+    projection Linear(d, embedding_size) without bias, so an item without a vector gets zeros.
+    Each distinct item in a call is encoded once, then gathered.
     """
 
     def __init__(self, fields: Sequence[FeatureField], embedding_size: int, pooling_mode: str) -> None:
@@ -51,6 +63,8 @@ class ItemFeatureEncoder(nn.Module):
         for index, field in enumerate(fields):
             # not in the state dict: a checkpoint stores each feature table once, beside the weights
             self.register_buffer(f"table_{index}", torch.as_tensor(field.values), persistent=False)
+            if field.offsets is not None:
+                self.register_buffer(f"offsets_{index}", torch.as_tensor(field.offsets), persistent=False)
             if field.kind == "token":
                 module = nn.Embedding(field.num_tokens, embedding_size)
                 nn.init.xavier_normal_(module.weight)
@@ -77,11 +91,14 @@ class ItemFeatureEncoder(nn.Module):
         """[U] distinct item ids -> [U, F * E]."""
         parts = []
         for index, (kind, module) in enumerate(zip(self.kinds, self.encoders)):
-            values = getattr(self, f"table_{index}")[items]  # [U], [U, T] or [U, d]
-            if kind == "float":
-                parts.append(module(values.unsqueeze(-1)))  # [U, E]
+            table = getattr(self, f"table_{index}")
+            if kind == "token_seq":
+                positions, bag_starts = ragged_rows(getattr(self, f"offsets_{index}"), items)  # [T'], [U]
+                parts.append(module(table[positions], bag_starts))  # [U, E]
+            elif kind == "float":
+                parts.append(module(table[items].unsqueeze(-1)))  # [U, E]
             else:
-                parts.append(module(values))  # [U, E]
+                parts.append(module(table[items]))  # [U] or [U, d] -> [U, E]
         return torch.cat(parts, dim=-1)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:

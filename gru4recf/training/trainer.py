@@ -162,10 +162,7 @@ class Trainer:
         if self.runner.context.from_main(score >= self.best_score):
             self.best_score, self.best_result, self.best_epoch = score, result, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            if self.checkpoints is not None:
-                self.checkpoints.save_best(self.best_state, epoch, score, result)
-                logger.info(f"Saving current best: {self.checkpoints.best_path}")
-            return True
+            return True  # the best checkpoint is written with the epoch's 'last' one (`_save_last`)
         return False
 
     def progress(self) -> dict:
@@ -177,9 +174,9 @@ class Trainer:
     def _save_last(self, epoch: int) -> None:
         if self.checkpoints is None:
             return
-        training = {"optimizer": self.optimizer.state_dict(), "best_state_dict": self.best_state or {},
-                    "rng": capture_rng()}
-        self.checkpoints.save_last(self.model.state_dict(), epoch, self.progress(), training)
+        training = {"optimizer": self.optimizer.state_dict(), "rng": capture_rng()}
+        if self.checkpoints.save_last(self.model.state_dict(), epoch, self.progress(), training, self.best_state):
+            logger.info(f"Saving current best: {self.checkpoints.best_path}")
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continues from a 'last' checkpoint: weights, optimiser, best model and counters, and
@@ -187,7 +184,9 @@ class Trainer:
         progress, training = checkpoint.meta["training"], checkpoint.training
         self.model.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(training["optimizer"])
-        self.best_state = dict(training["best_state_dict"]) or None
+        self.best_state = dict(training["best_state_dict"]) or None  # filled in by `resume.open_resume`
+        if self.checkpoints is not None:
+            self.checkpoints.resume_from(checkpoint)
         self.next_epoch, self.stale, self.stopped = progress["next_epoch"], progress["stale"], progress["stopped"]
         self.best_score, self.best_epoch = float(progress["best_score"]), progress["best_epoch"]
         self.best_result = OrderedDict(progress["best_result"])
