@@ -2,7 +2,7 @@
 
 Importing the package is cheap: the entry points are loaded on first use.
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["run_gru4recf", "load_config", "load_model", "hyper_search", "register_model"]
 
 
