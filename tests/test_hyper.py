@@ -44,7 +44,7 @@ def fake_training(monkeypatch):
         state["loads"] += 1
         return "loaded data"
 
-    def run(config, saved=True, data=None):
+    def run(config, saved=True, data=None, on_validation=None):
         assert data == "loaded data" and saved is False
         state["calls"].append(config)
         return result(*state["score"](config))
