@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -220,49 +221,56 @@ def _capacity(ray, settings: RaySettings) -> int:
     return slots
 
 
+@contextmanager
+def joined(settings: RaySettings, num_cpus: int) -> Iterator[int]:
+    """Ray for the duration of a search (joined or started, see `_connect`); yields how many
+    trials it runs at once, checked before the first trial."""
+    ray = import_ray()
+    started = _connect(ray, settings, num_cpus)
+    try:
+        yield _capacity(ray, settings)
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def run_on_ray(pending: Iterator[int], count: int, next_params: Callable[[int], dict], template: TrialTask,
-               record: Callable[[dict], None], stop: Callable[[], bool], settings: RaySettings, epochs: int,
-               valid_metric: str, storage: str, num_cpus: int, tpe: Optional[Callable[[], tuple]] = None) -> None:
-    """Runs the `count` pending trials on Ray and `record`s each one as it ends.
+               record: Callable[[dict], None], stop: Callable[[], bool], settings: RaySettings, capacity: int,
+               epochs: int, valid_metric: str, storage: str, tpe: Optional[Callable[[], tuple]] = None) -> None:
+    """Runs the `count` pending trials on the Ray that `joined` holds, at most `capacity` at once,
+    and `record`s each one as it ends.
 
     `template` is every trial's task but its number and parameters; `storage` holds Tune's own
     files (per-trial results and errors). `tpe()`, for the bayes algorithm, returns Ray Tune's
     hyperopt searcher (already told the finished trials) and the decoder of its proposals.
     """
-    ray = import_ray()
     from ray import tune
 
-    started = _connect(ray, settings, num_cpus)
-    try:
-        capacity = _capacity(ray, settings)
-        inner, decode = tpe() if tpe is not None else (None, None)
-        plan = _trial_plan(tune.search.Searcher)(pending, next_params, stop, capacity, inner, decode)
-        scheduler = None
-        if settings.scheduler == "asha":
-            scheduler = tune.schedulers.ASHAScheduler(time_attr=EPOCH, metric=SCORE, mode="max", max_t=epochs,
-                                                      grace_period=settings.grace_period,
-                                                      reduction_factor=settings.reduction_factor)
-        trainable = tune.with_resources(
-            tune.with_parameters(tune_trial, template=template, cwd=os.getcwd(), epochs=epochs),
-            {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(search_alg=plan, scheduler=scheduler, num_samples=count, reuse_actors=True),
-            run_config=tune.RunConfig(name=time.strftime("search-%Y%m%d-%H%M%S"), storage_path=storage, verbose=0,
-                                      callbacks=[_recorder_callback(tune.Callback)(record, template, valid_metric)],
-                                      failure_config=tune.FailureConfig(max_failures=0)))
-        import logging
+    inner, decode = tpe() if tpe is not None else (None, None)
+    plan = _trial_plan(tune.search.Searcher)(pending, next_params, stop, capacity, inner, decode)
+    scheduler = None
+    if settings.scheduler == "asha":
+        scheduler = tune.schedulers.ASHAScheduler(time_attr=EPOCH, metric=SCORE, mode="max", max_t=epochs,
+                                                  grace_period=settings.grace_period,
+                                                  reduction_factor=settings.reduction_factor)
+    trainable = tune.with_resources(
+        tune.with_parameters(tune_trial, template=template, cwd=os.getcwd(), epochs=epochs),
+        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=plan, scheduler=scheduler, num_samples=count, reuse_actors=True),
+        run_config=tune.RunConfig(name=time.strftime("search-%Y%m%d-%H%M%S"), storage_path=storage, verbose=0,
+                                  callbacks=[_recorder_callback(tune.Callback)(record, template, valid_metric)],
+                                  failure_config=tune.FailureConfig(max_failures=0)))
+    import logging
 
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's console tables: the search prints its own lines
-        logging.getLogger("ray.tune").setLevel(logging.WARNING)
-        try:
-            tuner.fit()
-        except tune.TuneError as error:
-            raise TrainingError(f"Ray Tune stopped the search: {_one_line(error)}; the finished trials are saved: "
-                                "run the same command again to resume") from None
-    finally:
-        if started:
-            ray.shutdown()
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's console tables: the search prints its own lines
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    try:
+        tuner.fit()
+    except tune.TuneError as error:
+        raise TrainingError(f"Ray Tune stopped the search: {_one_line(error)}; the finished trials are saved: "
+                            "run the same command again to resume") from None
 
 
 def tpe_searcher(params, seed: int, finished: List[dict]):

@@ -5,6 +5,7 @@ import json
 import math
 import multiprocessing
 import sys
+from contextlib import ExitStack
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -104,9 +105,12 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
                                           threads, search_id)
         pending = (tid for tid in range(total) if tid not in rows)
         stop = lambda: early_stop is not None and _stale(rows) >= early_stop
-        with _Recorder(rows, total, output_file, [p.name for p in params], base.valid_metric, show) as record:
+        with ExitStack() as held:
+            capacity = held.enter_context(_joined_ray(ray, base)) if ray is not None else None
+            record = held.enter_context(_Recorder(rows, total, output_file, [p.name for p in params],
+                                                  base.valid_metric, show))
             if ray is not None:
-                _run_on_ray(pending, planner, make_task(-1), record, stop, ray, base, output_file)
+                _run_on_ray(pending, planner, make_task(-1), record, stop, ray, capacity, base, output_file)
             elif workers == 1:
                 _run_here(pending, make_task, record, stop)
             else:
@@ -141,19 +145,29 @@ def _check_tool(tool: str, workers: int, ray: Optional["RaySettings"]) -> Option
     return ray if ray is not None else RaySettings()
 
 
-def _run_on_ray(pending: Iterator[int], planner: "_Planner", template: TrialTask, record: Callable,
-                stop: Callable, ray: "RaySettings", base: Config, output_file: str) -> None:
+def _joined_ray(ray: "RaySettings", base: Config):
+    """The Ray the search runs on: `--address`, the one this process has joined, else a local one
+    with num_threads CPUs (default: the CPUs available)."""
     from ..runtime import default_threads
+    from .ray_tune import joined
+
+    return joined(ray, base.num_threads or default_threads())
+
+
+def _run_on_ray(pending: Iterator[int], planner: "_Planner", template: TrialTask, record: Callable,
+                stop: Callable, ray: "RaySettings", capacity: int, base: Config, output_file: str) -> None:
     from .ray_tune import run_on_ray, storage_path, tpe_searcher
 
     todo = list(pending)
+    if not todo:
+        return
     if not ray.gpus_per_trial and base.device == "auto":  # a trial without a GPU of its own stays off them
         template = replace(template, fixed={**template.fixed, "device": "cpu"})
     tpe = None
     if planner.suggester is not None and planner.suggester.algo == "bayes":
         tpe = lambda: tpe_searcher(planner.params, base.seed, planner.finished())
-    run_on_ray(iter(todo), len(todo), planner.params_for, template, record, stop, ray, base.epochs,
-               base.valid_metric, storage_path(output_file), base.num_threads or default_threads(), tpe)
+    run_on_ray(iter(todo), len(todo), planner.params_for, template, record, stop, ray, capacity, base.epochs,
+               base.valid_metric, storage_path(output_file), tpe)
 
 
 def _check_overlap(params: Sequence[Param], config_dict: Optional[Mapping], cli_args: Optional[Mapping]) -> None:
