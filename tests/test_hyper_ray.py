@@ -109,3 +109,19 @@ def test_ray_flag_errors_exit_2_with_one_line(local_ray, data, capsys, args, mes
     assert status == 2 and out == "" and "Traceback" not in err
     assert err.splitlines() == [f"{PREFIX} {message}"]
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_random_draws_as_hyperopt_and_bayes_resumes_with_its_history(local_ray, data):
+    tmp_path, config = data
+    params = tmp_path / "r.test"
+    params.write_text("learning_rate loguniform -9.2,-2.3\nnum_layers choice [1, 2]\n")
+    drawn = lambda found: [(r["learning_rate"], r["num_layers"]) for r in found.trials]
+    search = lambda name, **kwargs: hyper_search(str(params), "GRU4RecF", "toy", config_dict=config,
+                                                 output_file=str(tmp_path / name), **kwargs)
+    on_ray = search("random_ray.jsonl", algo="random", max_evals=2, tool="ray")
+    here = search("random_here.jsonl", algo="random", max_evals=2)
+    assert drawn(on_ray) == drawn(here) and len(set(drawn(here))) == 2
+    part = search("bayes.jsonl", algo="bayes", max_evals=3, tool="ray")
+    whole = search("bayes.jsonl", algo="bayes", max_evals=5, tool="ray")
+    assert whole.trials[:3] == part.trials and [r["trial"] for r in whole.trials] == list(range(5))
+    assert {r["status"] for r in whole.trials} == {"ok"} and len(set(drawn(whole))) == 5

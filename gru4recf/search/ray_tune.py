@@ -279,13 +279,17 @@ def tpe_searcher(params, seed: int, finished: List[dict]):
     import numpy as np
     from ray.tune.search.hyperopt import HyperOptSearch
 
-    from .space import Suggester, decode, hyperopt_space
+    from .space import Suggester, decode, hyperopt_space, trial_seed
 
-    searcher = HyperOptSearch(hyperopt_space(params), metric=SCORE, mode="max", random_state_seed=seed)
+    first = max((row["trial"] for row in finished), default=-1) + 1
+    # seeded by (seed, first trial): a resumed search does not draw its first trials' points again
+    searcher = HyperOptSearch(hyperopt_space(params), metric=SCORE, mode="max",
+                              random_state_seed=trial_seed(seed, first))
     if finished:
         history = Suggester("bayes", params, seed).history(finished)
-        history.new_trial_ids(max(row["trial"] for row in finished) + 1)  # its next proposals get fresh ids
-        searcher.set_state({"hyperopt_trials": history, "rstate": np.random.RandomState(seed).get_state()})
+        history.new_trial_ids(first)  # its next proposals get fresh ids
+        searcher.set_state({"hyperopt_trials": history,
+                            "rstate": np.random.RandomState(trial_seed(seed, first)).get_state()})
     return searcher, lambda raw: decode(params, raw)
 
 

@@ -110,7 +110,8 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
             record = held.enter_context(_Recorder(rows, total, output_file, [p.name for p in params],
                                                   base.valid_metric, show))
             if ray is not None:
-                _run_on_ray(pending, planner, make_task(-1), record, stop, ray, capacity, base, output_file)
+                template = TrialTask(-1, {}, base.model, base.dataset, files, fixed, threads, search_id)
+                _run_on_ray(pending, planner, template, record, stop, ray, capacity, base, output_file)
             elif workers == 1:
                 _run_here(pending, make_task, record, stop)
             else:
