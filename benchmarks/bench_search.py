@@ -42,13 +42,32 @@ def summarise(name: str, child, output_file: Path, load_before, load_after) -> d
             "rows": rows}
 
 
+def markdown(path: str) -> str:
+    """The docs' table (docs/search.md) of a written JSON file."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    metric = next((r["valid_metric"] for r in data["searches"] if r["valid_metric"]), "valid")
+    lines = [f"| search | seconds | trials ok / stopped / failed | best valid {metric} | its test {metric} | "
+             "best config | load (1 min) before / after |", "|---|---|---|---|---|---|---|"]
+    for r in data["searches"]:
+        config = "-" if r["best_config"] is None else \
+            f"learning_rate {r['best_config']['learning_rate']}, num_layers {r['best_config']['num_layers']}"
+        lines.append(f"| `{r['search']}` | {r['seconds']:.0f} | {r['ok']} / {r['stopped']} / {r['failed']} | "
+                     f"{r['best_valid']} | {r['best_test']} | {config} | "
+                     f"{r['load_1min_before']} / {r['load_1min_after']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown", default=None, metavar="JSON", help="print the docs' table of a written JSON file")
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (short: a quick look)")
     parser.add_argument("--out", default="benchmarks/results/search_ml100k.json")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one search may take")
     args, rest = parser.parse_known_args()
+    if args.markdown:
+        print(markdown(args.markdown))
+        return
     results = []
     with tempfile.TemporaryDirectory() as work:
         for name, flags in SEARCHES.items():

@@ -265,6 +265,9 @@ def run_on_ray(pending: Iterator[int], count: int, next_params: Callable[[int], 
     import logging
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's console tables: the search prints its own lines
+    # Ctrl-C ends the search as with hyperopt (KeyboardInterrupt): the running trials stay unfinished, to be
+    # run again on resume, where Tune's own handler would end them and report them complete
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
     try:
         tuner.fit()
