@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Callable, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -250,7 +250,8 @@ def build_model_for(config: Config, dataset: SequenceDataset) -> nn.Module:
 def build_trainer(config: Config, model: nn.Module, evaluator: Evaluator, mode: TrainMode, device: torch.device,
                   distributed: DistributedContext = SINGLE_PROCESS, show_progress: bool = False,
                   checkpoints: Optional[RunCheckpoints] = None, trainer_class: type = Trainer,
-                  results: Optional[RunResults] = None) -> Trainer:
+                  results: Optional[RunResults] = None,
+                  on_validation: Optional[Callable[[int, float, dict], None]] = None) -> Trainer:
     """The trainer of one run's settings for `model`: its optimiser, training strategy and (in a
     distributed run) DDP wrapping, which must know whether the strategy freezes parameters."""
     training = config.section(TrainingSettings)
@@ -264,13 +265,14 @@ def build_trainer(config: Config, model: nn.Module, evaluator: Evaluator, mode: 
                                 training.momentum)
     return trainer_class(model, optimizer, evaluator, training, config.valid_metric, mode, device=device,
                          show_progress=show_progress, checkpoints=checkpoints, runner=runner, strategy=strategy,
-                         results=results)
+                         results=results, on_validation=on_validation)
 
 
 def build_run(config: Config, data: LoadedData, device: torch.device, distributed: DistributedContext = SINGLE_PROCESS,
               show_progress: bool = False, checkpoints: Optional[RunCheckpoints] = None,
               trainer_class: type = Trainer, evaluator_class: type = Evaluator,
-              batches: Optional[Batches] = None, results: Optional[RunResults] = None) -> Run:
+              batches: Optional[Batches] = None, results: Optional[RunResults] = None,
+              on_validation: Optional[Callable[[int, float, dict], None]] = None) -> Run:
     """The run of `config` on `data`: batches (unless made already by `make_batches` with the run's
     mode, e.g. to time them), then (seeded) the model, its evaluator and trainer."""
     mode = run_mode(config)
@@ -284,7 +286,7 @@ def build_run(config: Config, data: LoadedData, device: torch.device, distribute
     trainer = None
     if mode is not None:
         trainer = build_trainer(config, model, evaluator, mode, device, distributed, show_progress, checkpoints,
-                                trainer_class, results)
+                                trainer_class, results, on_validation)
     return Run(config, model_spec(config.model), model, evaluator, batches, trainer)
 
 
@@ -337,12 +339,14 @@ def closing_summary(run_id: str, trainer: Optional[Trainer], seconds: float, che
 def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData] = None,
                    resume: Optional[Union[str, Path]] = None,
                    distributed: DistributedContext = SINGLE_PROCESS, paths: Optional[RunPaths] = None,
-                   log_file: Optional[Path] = None) -> dict:
+                   log_file: Optional[Path] = None,
+                   on_validation: Optional[Callable[[int, float, dict], None]] = None) -> dict:
     """Trains (or fits) and tests with a validated config; `data` from `load_data` may be passed to
     reuse a loaded dataset (e.g. across hyper-parameter trials); `resume`: the 'last' checkpoint of
     a run to continue (see `run_gru4recf`); `distributed`: this process's place in a data-parallel
     run (its process group joined by the caller); `paths`: where the run's files go (by default
-    those of a new run id) and `log_file`, named in the closing summary (see `run_gru4recf`)."""
+    those of a new run id) and `log_file`, named in the closing summary (see `run_gru4recf`);
+    `on_validation(epoch, score, result)` is called after every validation (see `Trainer`)."""
     started = time.time()
     if paths is None:
         paths = run_paths(new_run_id(config.model, config.dataset), config.model, config.results_dir,
@@ -386,7 +390,8 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
             results = RunResults(paths.folder, resume_epoch, config.log_tensorboard)
             results.write_config(config.to_dict())
         show_progress = config.show_progress and distributed.is_main
-        run = build_run(config, data, device, distributed, show_progress, checkpoints, results=results)
+        run = build_run(config, data, device, distributed, show_progress, checkpoints, results=results,
+                        on_validation=on_validation)
         best_score, best_result, test_result = _train_and_test(run, data, checkpoints, resumed)
     outcome = {"best_valid_score": best_score, "valid_score_bigger": True,
                "best_valid_result": best_result, "test_result": test_result}

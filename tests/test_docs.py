@@ -128,6 +128,14 @@ def test_the_recipe_tables_of_the_results_page_are_generated_from_the_benchmark_
     assert table.count("\n") >= 4 and table in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
 
 
+def test_the_search_benchmark_table_is_generated_from_the_benchmark_json():
+    """docs/search.md shows what `bench_search.py --markdown` makes of the committed measurement."""
+    table = subprocess.run([sys.executable, "benchmarks/bench_search.py", "--markdown",
+                            "benchmarks/results/search_ml100k.json"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert table.count("\n") >= 4 and table in (ROOT / "docs" / "search.md").read_text(encoding="utf-8")
+
+
 # ---- every command in the README and docs -------------------------------------------------------------------
 
 PROGRAMS = ("python run.py", "python run_hyper.py", "python benchmarks/", "gru4recf ", "torchrun ", "python -m gru4recf ")

@@ -44,7 +44,7 @@ def fake_training(monkeypatch):
         state["loads"] += 1
         return "loaded data"
 
-    def run(config, saved=True, data=None):
+    def run(config, saved=True, data=None, on_validation=None):
         assert data == "loaded data" and saved is False
         state["calls"].append(config)
         return result(*state["score"](config))
@@ -370,3 +370,42 @@ def test_searching_a_key_the_model_does_not_have_is_an_error_naming_the_line(tmp
     with pytest.raises(ConfigError, match=r"line 2: 'pooling_mode' is not a setting of model 'GRU4Rec'"):
         hyper_search(params, "GRU4Rec", "toy", config_dict={"data_path": str(tmp_path)},
                      output_file=str(tmp_path / "out.jsonl"))
+
+
+def test_ray_flag_without_tool_ray_is_an_error(tmp_path, capsys, fake_training):
+    params = write(tmp_path / "h.test", "learning_rate choice [0.1, 0.2]\n")
+    status, out, err = run_cli(capsys, "--dataset=toy", f"--params_file={params}", "--scheduler=asha",
+                               f"--output_file={tmp_path / 'o.jsonl'}")
+    assert status == 2 and err.strip() == f"{PREFIX} --scheduler is a Ray Tune option: add --tool=ray"
+    with pytest.raises(ConfigError, match="unknown search tool 'dask'; expected one of hyperopt, ray"):
+        search(tmp_path, "learning_rate choice [0.1, 0.2]\n", tool="dask")
+    assert fake_training["calls"] == []
+
+
+BLOCK_RAY = """
+import sys
+class NoRay:
+    def find_spec(self, name, path=None, target=None):
+        if name == "ray" or name.startswith("ray."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, NoRay())
+for name in [m for m in sys.modules if m == "ray" or m.startswith("ray.")]:
+    del sys.modules[name]
+from gru4recf.search.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_tool_ray_without_ray_installed_names_the_extra(tmp_path):
+    import subprocess
+    import sys
+
+    params = write(tmp_path / "h.test", "learning_rate choice [0.1, 0.2]\n")
+    done = subprocess.run([sys.executable, "-c", BLOCK_RAY, "--tool=ray", "--dataset=toy", f"--params_file={params}",
+                           f"--data_path={tmp_path}", f"--output_file={tmp_path / 'o.jsonl'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"{PREFIX} --tool=ray needs Ray Tune, which is not installed: "
+                                        "pip install 'gru4recf[ray]'"]
+    assert not (tmp_path / "o.jsonl").exists()

@@ -8,8 +8,9 @@ from typing import NoReturn, Optional, Sequence
 from ..errors import ConfigError, DistributedError, Gru4recfError
 from ..openmp import prefer_passive_waiting
 
+_RAY_FLAGS = ("address", "cpus_per_trial", "gpus_per_trial", "scheduler", "grace_period", "reduction_factor")
 _FLAGS = ("model", "dataset", "config_files", "params_file", "algo", "max_evals", "early_stop", "workers",
-          "output_file", "best_config_file")
+          "output_file", "best_config_file", "tool", *_RAY_FLAGS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +39,32 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default hyper_<model>_<dataset>.jsonl)")
     parser.add_argument("--best_config_file", default=None,
                         help="best settings as YAML for run.py (default <output_file stem>.best.yaml)")
+    parser.add_argument("--tool", default="hyperopt",
+                        help="hyperopt (trials here or in --workers processes) or ray (Ray Tune; pip install "
+                             "'gru4recf[ray]')")
+    ray = parser.add_argument_group("Ray Tune (--tool=ray)")
+    ray.add_argument("--address", default=None,
+                     help="join this Ray cluster ('auto' or host:port of 'ray start --head'); default: start Ray here")
+    ray.add_argument("--cpus_per_trial", type=int, default=None, help="CPUs (and torch threads) a trial holds (default 1)")
+    ray.add_argument("--gpus_per_trial", type=float, default=None, help="GPUs a trial holds, e.g. 1 or 0.5 (default 0)")
+    ray.add_argument("--scheduler", default=None, help="none (default) or asha: stop poor trials early")
+    ray.add_argument("--grace_period", type=int, default=None,
+                     help="ASHA: epochs every trial trains before it may be stopped (default 1)")
+    ray.add_argument("--reduction_factor", type=int, default=None,
+                     help="ASHA: one in this many trials goes on at each rung (default 2)")
     return parser
+
+
+def ray_settings(args: argparse.Namespace):
+    """The Ray flags given (None when none is): they need --tool=ray."""
+    given = {name: getattr(args, name) for name in _RAY_FLAGS if getattr(args, name) is not None}
+    if not given and args.tool != "ray":
+        return None
+    if args.tool != "ray":
+        raise ConfigError(f"--{next(iter(given))} is a Ray Tune option: add --tool=ray")
+    from .ray_tune import RaySettings
+
+    return RaySettings(**given)
 
 
 def _check_unknown(cli_args: dict) -> None:
@@ -83,7 +109,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               args.config_files.split() if args.config_files else None, None, cli_args,
                               algo=args.algo, max_evals=args.max_evals, early_stop=args.early_stop,
                               output_file=args.output_file, best_config_file=args.best_config_file,
-                              workers=args.workers)
+                              workers=args.workers, tool=args.tool, ray=ray_settings(args))
     except Gru4recfError as error:
         print(f"gru4recf: error: {error}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ import yaml
 from ..atomic_write import atomic_write_text
 from ..errors import ConfigError, OutputError
 
-FINISHED = ("ok", "failed")
+FINISHED = ("ok", "failed", "stopped")  # stopped: ended early by a scheduler (Ray Tune ASHA)
 
 
 def trial_row(line: str) -> Optional[dict]:
@@ -92,7 +92,7 @@ def best_row(rows: Sequence[dict]) -> Optional[dict]:
 
 
 def ranked(rows: Sequence[dict]) -> List[dict]:
-    """Successful trials best first (by validation score), then the failed ones."""
+    """Successful trials best first (by validation score), then the stopped and failed ones."""
     ok = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: (-r["valid_score"], r["trial"]))
     return ok + sorted((r for r in rows if r["status"] != "ok"), key=lambda r: r["trial"])
 
@@ -106,10 +106,10 @@ def _cell(value: Any) -> str:
 
 
 def summary_table(rows: Sequence[dict], names: Sequence[str], valid_metric: str) -> str:
-    """A fixed-width table of the trials, best validation score first (failed trials last)."""
+    """A fixed-width table of the trials, best validation score first (stopped and failed trials last)."""
     key = valid_metric.lower()
     header = ["rank", "trial", *names, f"valid {key}", f"test {key}", "seconds", "status"]
-    failed = any(r["status"] != "ok" for r in rows)
+    failed = any(r["status"] == "failed" for r in rows)
     if failed:
         header.append("error")
     body = []

@@ -5,11 +5,12 @@ import json
 import math
 import multiprocessing
 import sys
+from contextlib import ExitStack
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from ..atomic_write import check_writable
 from ..config import Config
@@ -21,7 +22,11 @@ from .results import best_row, read_results, summary_table, write_best_config, w
 from .space import Suggester, check_algo, grid, grid_size
 from .trial import DataCache, TrialTask, run_trial, run_trial_in_worker, init_worker
 
+if TYPE_CHECKING:
+    from .ray_tune import RaySettings
+
 DEFAULT_MAX_EVALS = 100  # random and bayes, as RecBole
+TOOLS = ("hyperopt", "ray")
 
 
 @dataclass
@@ -49,7 +54,8 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
                  cli_args: Optional[Mapping] = None, algo: str = "exhaustive", max_evals: Optional[int] = None,
                  early_stop: Optional[int] = None, output_file: Optional[str] = None,
                  best_config_file: Optional[str] = None, workers: int = 1,
-                 show_progress: Optional[bool] = None) -> SearchResult:
+                 show_progress: Optional[bool] = None, tool: str = "hyperopt",
+                 ray: Optional["RaySettings"] = None) -> SearchResult:
     """Searches the parameters of `params_file` (hyper.test format) for the best validation score.
 
     Each trial trains with the fixed layers (config files, `config_dict`, `cli_args`) plus its own
@@ -61,7 +67,10 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
     resumes. The best trial's settings are written to `best_config_file` (YAML, for run.py).
     `workers` > 1 runs trials in that many processes, each with num_threads // workers threads
     (num_threads: the configured value, else the CPUs available).
+    `tool` 'ray' runs the trials on Ray Tune instead (see `ray_tune`), where `ray` says where and
+    with what resources; the trials, the results file and resume are the same.
     """
+    ray = _check_tool(tool, workers, ray)
     params = read_params(params_file)
     check_algo(algo, params)
     max_evals = _positive("max_evals", max_evals)
@@ -76,11 +85,15 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
 
     from ..runtime import default_threads
     threads = max(1, (base.num_threads or default_threads()) // workers)
+    if ray is not None:
+        from .ray_tune import check_settings
+        check_settings(ray, base.epochs)
+        threads = ray.cpus_per_trial
     output_file = str(output_file or f"hyper_{base.model}_{base.dataset}.jsonl")
     best_config_file = str(best_config_file or _best_config_path(output_file))
     check_writable(Path(output_file).parent, "output_file's folder")  # before the first trial, not after it
     check_writable(Path(best_config_file).parent, "best_config_file's folder")
-    search_id = _search_id(base, params, algo)
+    search_id = _search_id(base, params, algo, ray)
     show = base.show_progress if show_progress is None else show_progress
 
     total = (min(grid_size(params), max_evals or grid_size(params)) if algo == "exhaustive"
@@ -92,8 +105,14 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
                                           threads, search_id)
         pending = (tid for tid in range(total) if tid not in rows)
         stop = lambda: early_stop is not None and _stale(rows) >= early_stop
-        with _Recorder(rows, total, output_file, [p.name for p in params], base.valid_metric, show) as record:
-            if workers == 1:
+        with ExitStack() as held:
+            capacity = held.enter_context(_joined_ray(ray, base)) if ray is not None else None
+            record = held.enter_context(_Recorder(rows, total, output_file, [p.name for p in params],
+                                                  base.valid_metric, show))
+            if ray is not None:
+                template = TrialTask(-1, {}, base.model, base.dataset, files, fixed, threads, search_id)
+                _run_on_ray(pending, planner, template, record, stop, ray, capacity, base, output_file)
+            elif workers == 1:
                 _run_here(pending, make_task, record, stop)
             else:
                 _run_in_pool(pending, make_task, record, stop, workers, threads, output_file)
@@ -106,6 +125,50 @@ def _positive(name: str, value: Optional[int]) -> Optional[int]:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, found {value!r}")
     return value
+
+
+def _check_tool(tool: str, workers: int, ray: Optional["RaySettings"]) -> Optional["RaySettings"]:
+    """The Ray settings when the trials run on Ray (None for hyperopt's own loop); Ray itself must
+    be installed before anything else is checked."""
+    if tool not in TOOLS:
+        raise ConfigError(f"unknown search tool {tool!r}; expected one of {', '.join(TOOLS)}")
+    if tool == "hyperopt":
+        if ray is not None:
+            raise ConfigError("Ray settings (cpus_per_trial, gpus_per_trial, address, scheduler, grace_period, "
+                              "reduction_factor) need --tool=ray")
+        return None
+    from .ray_tune import RaySettings, import_ray
+
+    import_ray()
+    if workers != 1:
+        raise ConfigError(f"--workers={workers} is for --tool=hyperopt; on Ray, trials run in parallel as the "
+                          "cluster's CPUs allow: set --cpus_per_trial")
+    return ray if ray is not None else RaySettings()
+
+
+def _joined_ray(ray: "RaySettings", base: Config):
+    """The Ray the search runs on: `--address`, the one this process has joined, else a local one
+    with num_threads CPUs (default: the CPUs available)."""
+    from ..runtime import default_threads
+    from .ray_tune import joined
+
+    return joined(ray, base.num_threads or default_threads())
+
+
+def _run_on_ray(pending: Iterator[int], planner: "_Planner", template: TrialTask, record: Callable,
+                stop: Callable, ray: "RaySettings", capacity: int, base: Config, output_file: str) -> None:
+    from .ray_tune import run_on_ray, storage_path, tpe_searcher
+
+    todo = list(pending)
+    if not todo:
+        return
+    if not ray.gpus_per_trial and base.device == "auto":  # a trial without a GPU of its own stays off them
+        template = replace(template, fixed={**template.fixed, "device": "cpu"})
+    tpe = None
+    if planner.suggester is not None and planner.suggester.algo == "bayes":
+        tpe = lambda: tpe_searcher(planner.params, base.seed, planner.finished())
+    run_on_ray(iter(todo), len(todo), planner.params_for, template, record, stop, ray, capacity, base.epochs,
+               base.valid_metric, storage_path(output_file), tpe)
 
 
 def _check_overlap(params: Sequence[Param], config_dict: Optional[Mapping], cli_args: Optional[Mapping]) -> None:
@@ -142,13 +205,18 @@ def _check_values(params: Sequence[Param], model: str, dataset: str, files: Sequ
                 raise ConfigError(f"{p.where}: value {value!r} of '{p.name}' is not a valid setting: {error}") from None
 
 
-def _search_id(base: Config, params: Sequence[Param], algo: str) -> str:
-    """Identifies a search by what its trials compute: parameters, algorithm, fixed settings."""
+def _search_id(base: Config, params: Sequence[Param], algo: str, ray: Optional["RaySettings"] = None) -> str:
+    """Identifies a search by what its trials compute: parameters, algorithm, fixed settings, and
+    on Ray what changes the trials (ASHA's stopping, Ray Tune's TPE); where a Ray search computes
+    what hyperopt's loop does (grid, random), either tool may resume the other's file."""
     names = {p.name for p in params}
     free = result_free_keys()
     fixed = {k: v for k, v in base.to_dict().items() if k not in free and k not in names}
-    text = json.dumps({"algo": algo, "params": [p.spec() for p in params], "config": fixed},
-                      sort_keys=True, default=repr)
+    identity = {"algo": algo, "params": [p.spec() for p in params], "config": fixed}
+    if ray is not None and (algo == "bayes" or ray.scheduler != "none"):
+        identity["ray"] = {"algo": algo, "scheduler": ray.scheduler, "grace_period": ray.grace_period,
+                           "reduction_factor": ray.reduction_factor}
+    text = json.dumps(identity, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -170,10 +238,13 @@ class _Planner:
     def params_for(self, tid: int) -> Dict[str, Any]:
         if self.grid is not None:
             return self.grid[tid]
-        finished = [{"trial": r["trial"], "params": {p.name: r[p.name] for p in self.params},
-                     "loss": -r["valid_score"] if r["status"] == "ok" else None}
-                    for _, r in sorted(self.rows.items())]
-        return self.suggester.suggest(tid, finished)
+        return self.suggester.suggest(tid, self.finished())
+
+    def finished(self) -> List[dict]:
+        """The finished trials as hyperopt learns from them (a failed or stopped one has no loss)."""
+        return [{"trial": r["trial"], "params": {p.name: r[p.name] for p in self.params},
+                 "loss": -r["valid_score"] if r["status"] == "ok" else None}
+                for _, r in sorted(self.rows.items())]
 
 
 class _Recorder:
@@ -259,6 +330,10 @@ def _run_in_pool(pending: Iterator[int], make_task: Callable, record: Callable, 
 
 def _trial_line(row: dict, names: Sequence[str], valid_metric: str) -> str:
     values = ", ".join(f"{n}={row[n]!r}" for n in names)
+    if row["status"] == "stopped":
+        score = "-" if row["valid_score"] is None else f"{row['valid_score']:.4f}"
+        return (f"trial {row['trial']} stopped early by the scheduler ({values}) after epoch "
+                f"{row.get('epochs_trained')}: valid {valid_metric.lower()} {score}, {row['seconds']:.1f}s")
     if row["status"] != "ok":
         return f"trial {row['trial']} failed ({values}) after {row['seconds']:.1f}s: {row['error']}"
     key = valid_metric.lower()

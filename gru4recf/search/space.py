@@ -106,7 +106,7 @@ class Suggester:
         """`finished`: [{'trial': tid, 'params': {...}, 'loss': float or None (failed)}]."""
         from hyperopt import rand, tpe
 
-        trials = self._history(finished)
+        trials = self.history(finished)
         seed = trial_seed(self.seed, tid)
         if self.algo == "bayes":
             (doc,) = tpe.suggest([tid], self.domain, trials, seed, verbose=False)
@@ -114,7 +114,8 @@ class Suggester:
             (doc,) = rand.suggest([tid], self.domain, trials, seed)
         return decode(self.params, {name: v[0] for name, v in doc["misc"]["vals"].items()})
 
-    def _history(self, finished: Sequence[Mapping]):
+    def history(self, finished: Sequence[Mapping]):
+        """The `finished` trials as a hyperopt `Trials` (what TPE learns from)."""
         from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, Trials
 
         trials = Trials()

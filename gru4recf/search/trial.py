@@ -10,7 +10,7 @@ import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..errors import TrainingError
 from .results import make_row
@@ -76,8 +76,10 @@ def _one_line(error: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def run_trial(task: TrialTask, cache: DataCache) -> dict:
-    """Trains one trial and returns its results row (status 'ok' or 'failed')."""
+def run_trial(task: TrialTask, cache: DataCache,
+              on_validation: Optional[Callable[[int, float, dict], None]] = None) -> dict:
+    """Trains one trial and returns its results row (status 'ok' or 'failed'); `on_validation`
+    hears every validation of its training (see `Trainer`)."""
     from .. import experiment
     from ..logs import close_logging, init_logging
     from ..run_paths import new_run_id, run_paths
@@ -92,7 +94,7 @@ def run_trial(task: TrialTask, cache: DataCache) -> dict:
         log_file = str(init_logging(paths.log_file, paths.log_setting, config.state))
         _quiet_console()
         logger.info(f"hyper-parameter search trial {task.tid}: {task.params}")
-        result = experiment.run_experiment(config, saved=False, data=cache.get(config))
+        result = experiment.run_experiment(config, saved=False, data=cache.get(config), on_validation=on_validation)
         score = float(result["best_valid_score"])
         if not math.isfinite(score):
             raise TrainingError(f"the validation score {config.valid_metric} is {score}")

@@ -6,7 +6,7 @@ import math
 import random
 import time
 from collections import OrderedDict
-from typing import Iterable, Mapping, Optional, Tuple
+from typing import Callable, Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -69,14 +69,18 @@ class Trainer:
     (through DDP in a distributed run, where every process trains on its shard of each global
     batch and rank 0 takes the early-stopping decisions); the default trains in this process alone.
     `settings` gives epochs, eval_step, stopping_step and clip_grad_norm. With `results`, a row per
-    epoch goes to the run's results folder as the run goes."""
+    epoch goes to the run's results folder as the run goes. `on_validation(epoch, score, result)`
+    is called after every validation (a hyper-parameter search reports it to its scheduler, which
+    may end the trial there)."""
 
     def __init__(self, model: SequentialRecommender, optimizer: torch.optim.Optimizer, evaluator: Evaluator,
                  settings: TrainingSettings, valid_metric: str, mode: TrainMode, *,
                  device: torch.device = torch.device("cpu"), show_progress: bool = False,
                  checkpoints: Optional[RunCheckpoints] = None, runner: Optional[StepRunner] = None,
-                 strategy: Optional[TrainingStrategy] = None, results: Optional[RunResults] = None) -> None:
+                 strategy: Optional[TrainingStrategy] = None, results: Optional[RunResults] = None,
+                 on_validation: Optional[Callable[[int, float, dict], None]] = None) -> None:
         self.model = model
+        self.on_validation = on_validation
         self.runner = runner if runner is not None else StepRunner()
         self.optimizer = optimizer
         self.evaluator = evaluator
@@ -229,6 +233,8 @@ class Trainer:
             if self.stopped and self.strategy.phase + 1 < self.strategy.phases:
                 self._next_phase(epoch)
             self._save_last(epoch)
+            if valid and self.on_validation is not None:
+                self.on_validation(epoch, valid[self.valid_metric], valid)
             bar.end_epoch(epoch + 1, self._last_allowed_epoch())
             if self.stopped:
                 logger.info(f"Finished training, best eval result in epoch {self.best_epoch}")
