@@ -315,6 +315,22 @@ def test_parallel_workers_give_the_same_trials_as_one_process(tmp_path):
     assert strip(two) == strip(one) and len(one.trials) == 4
 
 
+def test_by_default_a_search_is_one_folder_with_its_trials_logs(tmp_path, monkeypatch):
+    write_pattern_dataset(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)  # the defaults are relative: nothing may land outside results/
+    config = {k: v for k, v in small_config(tmp_path / "data", epochs=1).items()
+              if k not in ("log_dir", "checkpoint_dir", "results_dir", "learning_rate")}
+    found = hyper_search(write(tmp_path / "data" / "h.test", "learning_rate choice [0.01, 0.002]\n"), "GRU4RecF", "toy",
+                         config_dict=config)
+    folder = Path("results") / "hyper-GRU4RecF-toy"
+    assert found.output_file == str(folder / "trials.jsonl") and found.best_config_file == str(folder / "trials.best.yaml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "results"]
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["hyper-GRU4RecF-toy"]
+    logs = sorted((tmp_path / folder / "trials_logs").iterdir())
+    assert sorted(str(Path(r["log_file"]).resolve()) for r in found.trials) == [str(p) for p in logs]
+    assert len(logs) == 2 and all("hyper-parameter search trial" in p.read_text() for p in logs)
+
+
 # --- command line ------------------------------------------------------------------------------
 
 def run_cli(capsys, *args):

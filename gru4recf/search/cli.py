@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials run in parallel processes, each with num_threads // workers threads")
     parser.add_argument("--output_file", default=None,
                         help="results, one JSON line per trial; an existing one is resumed "
-                             "(default hyper_<model>_<dataset>.jsonl)")
+                             "(default <results_dir>/hyper-<model>-<dataset>/trials.jsonl)")
     parser.add_argument("--best_config_file", default=None,
                         help="best settings as YAML for run.py (default <output_file stem>.best.yaml)")
     parser.add_argument("--tool", default="hyperopt",

@@ -63,8 +63,11 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
     `algo`: 'exhaustive' (every combination of the choice grid once), 'random' or 'bayes' (TPE).
     `max_evals` caps the trials (default: the grid, or 100); `early_stop` ends the search after that
     many finished trials without a new best (default: never). Every finished trial, failed ones
-    included, is saved to `output_file` (JSON lines) at once; running again with the same file
-    resumes. The best trial's settings are written to `best_config_file` (YAML, for run.py).
+    included, is saved to `output_file` (JSON lines; default
+    `<results_dir>/hyper-<model>-<dataset>/trials.jsonl`, the search's folder) at once; running
+    again with the same file resumes. The best trial's settings are written to `best_config_file`
+    (YAML, for run.py; default `<output_file stem>.best.yaml` beside it), and each trial's log to
+    `<output_file stem>_logs/` beside it unless `log_dir` is set.
     `workers` > 1 runs trials in that many processes, each with num_threads // workers threads
     (num_threads: the configured value, else the CPUs available).
     `tool` 'ray' runs the trials on Ray Tune instead (see `ray_tune`), where `ray` says where and
@@ -89,7 +92,8 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
         from .ray_tune import check_settings
         check_settings(ray, base.epochs)
         threads = ray.cpus_per_trial
-    output_file = str(output_file or f"hyper_{base.model}_{base.dataset}.jsonl")
+    output_file = str(output_file or Path(base.results_dir) / f"hyper-{base.model}-{base.dataset}" / "trials.jsonl")
+    logs = trial_logs_folder(output_file)
     best_config_file = str(best_config_file or _best_config_path(output_file))
     check_writable(Path(output_file).parent, "output_file's folder")  # before the first trial, not after it
     check_writable(Path(best_config_file).parent, "best_config_file's folder")
@@ -102,7 +106,7 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
         rows = read_results(output_file, search_id)
         planner = _Planner(algo, params, base.seed, rows)
         make_task = lambda tid: TrialTask(tid, planner.params_for(tid), base.model, base.dataset, files, fixed,
-                                          threads, search_id)
+                                          threads, search_id, logs)
         pending = (tid for tid in range(total) if tid not in rows)
         stop = lambda: early_stop is not None and _stale(rows) >= early_stop
         with ExitStack() as held:
@@ -110,7 +114,7 @@ def hyper_search(params_file: str, model: Optional[str] = None, dataset: Optiona
             record = held.enter_context(_Recorder(rows, total, output_file, [p.name for p in params],
                                                   base.valid_metric, show))
             if ray is not None:
-                template = TrialTask(-1, {}, base.model, base.dataset, files, fixed, threads, search_id)
+                template = TrialTask(-1, {}, base.model, base.dataset, files, fixed, threads, search_id, logs)
                 _run_on_ray(pending, planner, template, record, stop, ray, capacity, base, output_file)
             elif workers == 1:
                 _run_here(pending, make_task, record, stop)
@@ -218,6 +222,13 @@ def _search_id(base: Config, params: Sequence[Param], algo: str, ray: Optional["
                            "reduction_factor": ray.reduction_factor}
     text = json.dumps(identity, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def trial_logs_folder(output_file: str) -> str:
+    """Where a search's trials write their logs (without `log_dir`): `<stem>_logs/` beside the
+    results file, so that a search, like a run, is one folder."""
+    path = Path(output_file)
+    return str(path.with_name(path.stem + "_logs"))
 
 
 def _best_config_path(output_file: str) -> str:

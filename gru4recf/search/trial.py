@@ -10,6 +10,7 @@ import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..errors import TrainingError
@@ -30,6 +31,7 @@ class TrialTask:
     fixed: Dict[str, Any] = field(default_factory=dict)  # config_dict with the command line over it
     num_threads: int = 1
     search_id: str = ""
+    log_folder: str = ""  # the search's folder of trial logs; `log_dir`, when set, wins
 
     def config(self):
         """The trial's validated config; its parameters override every fixed layer."""
@@ -90,8 +92,12 @@ def run_trial(task: TrialTask, cache: DataCache,
     try:
         config = task.config()
         valid_metric = config.valid_metric
-        paths = run_paths(new_run_id(config.model, config.dataset), config.model, config.results_dir, config.log_dir)
-        log_file = str(init_logging(paths.log_file, paths.log_setting, config.state))
+        run_id = new_run_id(config.model, config.dataset)
+        if config.log_dir or not task.log_folder:
+            paths = run_paths(run_id, config.model, config.results_dir, config.log_dir)
+            log_file = str(init_logging(paths.log_file, paths.log_setting, config.state))
+        else:
+            log_file = str(init_logging(Path(task.log_folder) / f"{run_id}.log", "output_file's folder", config.state))
         _quiet_console()
         logger.info(f"hyper-parameter search trial {task.tid}: {task.params}")
         result = experiment.run_experiment(config, saved=False, data=cache.get(config), on_validation=on_validation)
