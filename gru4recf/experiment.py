@@ -37,7 +37,7 @@ from .logs import FILE_ONLY, log_outcome
 from .models.losses import BATCH_LOSSES
 from .models.registry import model_spec, models
 from .models.spec import Catalogue, ModelSpec
-from .run_paths import RunPaths, new_run_id, run_paths
+from .run_paths import RunPaths, new_run_id, resumed_run_id, run_paths
 from .runtime import RuntimeSettings, init_seed, resolve_device, set_threads
 from .training.checkpoint import Checkpoint, RunCheckpoints
 from .training.modes import Sampling, TrainMode, train_mode
@@ -349,8 +349,8 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     `on_validation(epoch, score, result)` is called after every validation (see `Trainer`)."""
     started = time.time()
     if paths is None:
-        paths = run_paths(new_run_id(config.model, config.dataset), config.model, config.results_dir,
-                          config.log_dir, config.checkpoint_dir, resume)
+        run_id = resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset)
+        paths = run_paths(run_id, config.model, config.results_dir, config.log_dir, config.checkpoint_dir, resume)
     run_id = paths.run_id
     logger.info("configuration:\n" + repr(config), extra=FILE_ONLY)
     logger.info(chosen_settings(config))

@@ -80,6 +80,20 @@ def test_by_default_a_run_is_one_folder_and_its_resume_writes_into_that_folder_w
     assert "epoch 0 training" in log and "resumed from" in log  # one log, continued
 
 
+def test_run_experiment_called_directly_resumes_into_the_run_it_continues(data, tmp_path, monkeypatch):
+    from gru4recf.experiment import load_config, run_experiment
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in run_args(data, tmp_path) if not a.startswith(("--log_dir", "--checkpoint_dir", "--results_dir"))]
+    assert main(args) == 0
+    (folder,) = (tmp_path / "results").iterdir()
+    settings = {a[2:].split("=")[0]: a.split("=", 1)[1] for a in args if a.startswith("--") and "=" in a}
+    config = load_config(config_dict={**{k: v for k, v in settings.items() if k != "show_progress"},
+                                      "epochs": 3, "show_progress": False, "num_threads": 1})
+    outcome = run_experiment(config, resume=folder / f"{folder.name}.last.pth")
+    assert Path(outcome["results_dir"]).resolve() == folder.resolve()  # the same run, not a new id
+    assert [json.loads(line)["epoch"] for line in (folder / "epochs.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
 @pytest.mark.parametrize("setting", ["checkpoint_dir", "results_dir", "log_dir"])
 def test_a_folder_below_a_regular_file_is_named_before_any_work(setting, data, tmp_path, capsys):
     (tmp_path / "plain.txt").write_text("not a folder\n")
