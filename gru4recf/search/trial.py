@@ -97,7 +97,8 @@ def run_trial(task: TrialTask, cache: DataCache,
             paths = run_paths(run_id, config.model, config.results_dir, config.log_dir)
             log_file = str(init_logging(paths.log_file, paths.log_setting, config.state))
         else:
-            log_file = str(init_logging(Path(task.log_folder) / f"{run_id}.log", "output_file's folder", config.state))
+            log_path = Path(task.log_folder) / f"{run_id}.log"
+            log_file = str(init_logging(log_path, "output_file's folder", config.state))
         _quiet_console()
         logger.info(f"hyper-parameter search trial {task.tid}: {task.params}")
         result = experiment.run_experiment(config, saved=False, data=cache.get(config), on_validation=on_validation)
