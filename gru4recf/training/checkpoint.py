@@ -250,8 +250,11 @@ class RunCheckpoints:
         if place["in"] in ("training", "none"):  # version 2: the best file is rewritten when next needed
             return
         progress = checkpoint.meta["training"]
-        on_disk = _digest_of(self.best_path)  # a referenced best file was checked by open_resume
-        if place["in"] == "state_dict" and on_disk != place["digest"]:
+        if place["in"] == "best_checkpoint":  # open_resume read that file and found the digest it names
+            self.best_on_disk = (progress["best_epoch"], place["digest"])
+            return
+        on_disk = _digest_of(self.best_path)
+        if on_disk != place["digest"]:
             logger.info(f"the best checkpoint {self.best_path} is behind {checkpoint.path} (a run killed between "
                         "the two writes of an epoch): rewriting it")
             self.save_best(checkpoint.state_dict, progress["best_epoch"], progress["best_score"],
