@@ -53,9 +53,8 @@ from gru4recf.data.batching import HistoryBatches, histories
 from gru4recf.evaluation.evaluator import Evaluator
 from gru4recf.evaluation.settings import EvaluationSettings
 from gru4recf.experiment import LoadedData, build_model_for, build_trainer, example_users, load_config, load_data, \
-    make_batches, run_mode
+    make_batches, run_mode, run_paths_of
 from gru4recf.logs import close_logging, init_logging
-from gru4recf.run_paths import new_run_id, run_paths
 from gru4recf.models.registry import model_spec
 from gru4recf.training.optim import build_optimizer
 
@@ -247,7 +246,7 @@ def replay(config, net, loaders, data: LoadedData, to_batch) -> None:
     """Our Trainer and Evaluator train `net` (holding RecBole's initial weights) to early stopping
     on RecBole's batches, while dropout draws from the global generator exactly where RecBole's
     run is; prints the results, which `run_recbole` with the same seed should match."""
-    paths = run_paths(new_run_id(config.model, config.dataset), config.model, config.results_dir, config.log_dir)
+    paths = run_paths_of(config)
     init_logging(paths.log_file, paths.log_setting)  # the console, and the run's log file
     device = torch.device("cpu")
     evaluator = Evaluator.from_settings(config.section(EvaluationSettings), device)  # early stopping compares these

@@ -39,7 +39,7 @@ from .models.registry import model_spec, models
 from .models.spec import Catalogue, ModelSpec
 from .run_paths import RunPaths, new_run_id, resumed_run_id, run_paths
 from .runtime import RuntimeSettings, init_seed, resolve_device, set_threads
-from .training.checkpoint import Checkpoint, RunCheckpoints
+from .training.checkpoint import Checkpoint, RunCheckpoints, last_checkpoint_path
 from .training.modes import Sampling, TrainMode, train_mode
 from .training.optim import SPARSE_LEARNERS, build_optimizer
 from .training.results import RunResults
@@ -336,6 +336,13 @@ def closing_summary(run_id: str, trainer: Optional[Trainer], seconds: float, che
     return f"run {run_id} done: {best}, {took}" + "".join(f"; {part}" for part in where)
 
 
+def run_paths_of(config: Config, resume: Optional[Union[str, Path]] = None) -> RunPaths:
+    """Where the files of a run of `config` go: a new run id's, or those of the run whose 'last'
+    checkpoint `resume` is."""
+    run_id = resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset)
+    return run_paths(run_id, config.model, config.results_dir, config.log_dir, config.checkpoint_dir, resume)
+
+
 def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData] = None,
                    resume: Optional[Union[str, Path]] = None,
                    distributed: DistributedContext = SINGLE_PROCESS, paths: Optional[RunPaths] = None,
@@ -348,9 +355,7 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     those of a new run id) and `log_file`, named in the closing summary (see `run_gru4recf`);
     `on_validation(epoch, score, result)` is called after every validation (see `Trainer`)."""
     started = time.time()
-    if paths is None:
-        run_id = resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset)
-        paths = run_paths(run_id, config.model, config.results_dir, config.log_dir, config.checkpoint_dir, resume)
+    paths = paths or run_paths_of(config, resume)
     run_id = paths.run_id
     logger.info("configuration:\n" + repr(config), extra=FILE_ONLY)
     logger.info(chosen_settings(config))
@@ -381,7 +386,7 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
     writes = saved and distributed.is_main
     with ExitStack() as held:
         if writes:  # one process at a time on a run's resumable checkpoint (a second --resume of it)
-            own = resumed.path if resumed is not None else paths.last_checkpoint
+            own = resumed.path if resumed is not None else last_checkpoint_path(paths.best_checkpoint)
             held.enter_context(exclusive(own, "resumable checkpoint"))
         checkpoints = _checkpoints(config, data.dataset, fingerprint, resumed, paths) if writes else None
         results = None

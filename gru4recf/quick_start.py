@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
 from .distributed import distributed_run
-from .experiment import load_config, run_experiment
+from .experiment import load_config, run_experiment, run_paths_of
 from .logs import close_logging, init_logging, mute_logging
-from .run_paths import new_run_id, resumed_run_id, run_paths
 from .runtime import resolve_device
 
 logger = logging.getLogger("gru4recf")
@@ -40,8 +39,8 @@ def run_gru4recf(model: Optional[str] = None, dataset: Optional[str] = None, con
     process returns the same results, and rank 0 alone logs and writes checkpoints.
     """
     config = load_config(model, dataset, config_file_list, config_dict, cli_args)
-    run_id = resumed_run_id(resume) if resume is not None else new_run_id(config.model, config.dataset)
-    paths = run_paths(run_id, config.model, config.results_dir, config.log_dir, config.checkpoint_dir, resume)
+    paths = run_paths_of(config, resume)
+    run_id = paths.run_id
     with distributed_run(config.ddp_backend, resolve_device(config.device)) as (distributed, _):
         if distributed.is_main:
             log_file = init_logging(paths.log_file, paths.log_setting, config.state)

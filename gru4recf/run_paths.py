@@ -41,11 +41,8 @@ class RunPaths:
 
     @property
     def best_checkpoint(self) -> Path:
+        """The best model's file; the 'last' one lies beside it (`training.checkpoint.last_checkpoint_path`)."""
         return self.checkpoint_dir / f"{self.run_id}.pth"
-
-    @property
-    def last_checkpoint(self) -> Path:
-        return self.checkpoint_dir / f"{self.run_id}{LAST_SUFFIX}"
 
 
 def run_paths(run_id: str, model: str, results_dir: str, log_dir: Optional[str] = None,

@@ -84,7 +84,6 @@ def run_trial(task: TrialTask, cache: DataCache,
     hears every validation of its training (see `Trainer`)."""
     from .. import experiment
     from ..logs import close_logging, init_logging
-    from ..run_paths import new_run_id, run_paths
 
     start = time.time()
     log_file: Optional[str] = None
@@ -92,12 +91,11 @@ def run_trial(task: TrialTask, cache: DataCache,
     try:
         config = task.config()
         valid_metric = config.valid_metric
-        run_id = new_run_id(config.model, config.dataset)
+        paths = experiment.run_paths_of(config)
         if config.log_dir or not task.log_folder:
-            paths = run_paths(run_id, config.model, config.results_dir, config.log_dir)
             log_file = str(init_logging(paths.log_file, paths.log_setting, config.state))
         else:
-            log_path = Path(task.log_folder) / f"{run_id}.log"
+            log_path = Path(task.log_folder) / f"{paths.run_id}.log"
             log_file = str(init_logging(log_path, "output_file's folder", config.state))
         _quiet_console()
         logger.info(f"hyper-parameter search trial {task.tid}: {task.params}")
