@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..errors import ConfigError, TrainingError
-from .results import make_row, trial_row
+from .results import beside, make_row, trial_row
 from .trial import DataCache, TrialTask, run_trial, _one_line
 
 SCHEDULERS = ("none", "asha")
@@ -298,5 +298,4 @@ def tpe_searcher(params, seed: int, finished: List[dict]):
 
 def storage_path(output_file: str) -> str:
     """Tune's folder beside the results file: `<stem>_ray/` (absolute, as Tune requires)."""
-    path = Path(output_file).resolve()
-    return str(path.with_name(path.stem + "_ray"))
+    return str(beside(str(Path(output_file).resolve()), "_ray"))

@@ -16,6 +16,13 @@ from ..errors import ConfigError, OutputError
 FINISHED = ("ok", "failed", "stopped")  # stopped: ended early by a scheduler (Ray Tune ASHA)
 
 
+def beside(output_file: str, suffix: str) -> Path:
+    """A file or folder of a search beside its results file: `<output_file stem><suffix>` (the best
+    config, the trials' logs, Tune's files), so that a search stays in one folder."""
+    path = Path(output_file)
+    return path.with_name(path.stem + suffix)
+
+
 def trial_row(line: str) -> Optional[dict]:
     """The trial row a line of a results file holds, or None when it holds none."""
     try:

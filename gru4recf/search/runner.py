@@ -18,7 +18,7 @@ from ..experiment import load_config, result_free_keys
 from ..errors import ConfigError, TrainingError
 from ..locks import exclusive
 from .params import Param, read_params
-from .results import best_row, read_results, summary_table, write_best_config, write_results
+from .results import beside, best_row, read_results, summary_table, write_best_config, write_results
 from .space import Suggester, check_algo, grid, grid_size
 from .trial import DataCache, TrialTask, run_trial, run_trial_in_worker, init_worker
 
@@ -227,13 +227,11 @@ def _search_id(base: Config, params: Sequence[Param], algo: str, ray: Optional["
 def trial_logs_folder(output_file: str) -> str:
     """Where a search's trials write their logs (without `log_dir`): `<stem>_logs/` beside the
     results file, so that a search, like a run, is one folder."""
-    path = Path(output_file)
-    return str(path.with_name(path.stem + "_logs"))
+    return str(beside(output_file, "_logs"))
 
 
 def _best_config_path(output_file: str) -> str:
-    path = Path(output_file)
-    return str(path.with_name(path.stem + ".best.yaml"))
+    return str(beside(output_file, ".best.yaml"))
 
 
 class _Planner:
