@@ -23,7 +23,7 @@ from bench_common import format_table
 from bench_scale import DEFAULTS
 from gru4recf.config import parse_cli_args
 from gru4recf.experiment import build_run, load_config, load_data
-from gru4recf.runtime import init_seed, resolve_device, set_threads
+from gru4recf.runtime import init_seed, keep_freed_memory, resolve_device, set_threads
 
 PHASES = ("build batch", "zero_grad", "forward+backward", "optimizer step")
 
@@ -70,6 +70,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args, rest = parser.parse_known_args(argv)
     config = load_config(config_dict=dict(DEFAULTS, **parse_cli_args(rest)))
     set_threads(config.num_threads)
+    keep_freed_memory(config.keep_freed_memory)  # as a run does
     device = resolve_device(config.device)
     init_seed(config.seed, config.reproducibility)
     data = load_data(config)

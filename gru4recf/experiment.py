@@ -38,7 +38,7 @@ from .models.losses import BATCH_LOSSES
 from .models.registry import model_spec, models
 from .models.spec import Catalogue, ModelSpec
 from .run_paths import RunPaths, new_run_id, resumed_run_id, run_paths
-from .runtime import RuntimeSettings, init_seed, resolve_device, set_threads
+from .runtime import RuntimeSettings, init_seed, keep_freed_memory, resolve_device, set_threads
 from .training.checkpoint import Checkpoint, RunCheckpoints, last_checkpoint_path
 from .training.modes import Sampling, TrainMode, train_mode
 from .training.optim import SPARSE_LEARNERS, build_optimizer
@@ -371,6 +371,7 @@ def run_experiment(config: Config, saved: bool = True, data: Optional[LoadedData
         if config.log_tensorboard:
             require_tensorboard()
     threads = set_threads(config.num_threads)
+    keep_freed_memory(config.keep_freed_memory)
     device = local_device(resolve_device(config.device), distributed.local_rank, distributed.world_size)
     logger.info(f"device: {device}, torch threads: {threads}"
                 + (f", processes: {distributed.world_size}" if distributed.active else ""))
