@@ -24,7 +24,8 @@ of fitting, from results.json), the median seconds to early stopping and the
 largest peak RSS. `--json_out` is rewritten after every run (a stopped benchmark keeps what it
 measured; `--resume` skips the runs it already holds with the same settings), and each run's
 results folder and console output are kept beside it (`<json_out stem>.runs/<model>-<mode>-<seed>/`).
-`--markdown` prints the table of saved JSON files as Markdown (for docs); `--plot` draws test
+`--markdown` prints the table of saved JSON files as Markdown (for docs), each model's rows together
+(so `benchmarks/recbole_zoo.py`'s RecBole rows stand beside ours); `--plot` draws test
 NDCG@10 and MRR@10 with standard-deviation error bars and the seconds to early stopping, one bar
 per model, as `<json stem>.png` and `.svg` beside the JSON (needs matplotlib).
 """
@@ -140,6 +141,15 @@ def summaries(runs: List[dict]) -> List[dict]:
 def _median(values: Sequence[Optional[float]]) -> Optional[float]:
     known = [value for value in values if value is not None]
     return statistics.median(known) if known else None
+
+
+def by_model(rows: List[dict]) -> List[dict]:
+    """Summary rows with each model's rows together (recbole_zoo.py's beside ours), models in the
+    order they first appear."""
+    first = {}
+    for index, row in enumerate(rows):
+        first.setdefault(row["model"], index)
+    return sorted(rows, key=lambda row: first[row["model"]])  # stable: a model's rows keep their order
 
 
 def mean_pm_std(row: dict, metric: str, pm: str = " ± ") -> str:
@@ -258,8 +268,8 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", metavar="JSON", help="run nothing: draw this file's comparison as PNG and SVG")
     args, rest = parser.parse_known_args(argv)
     if args.markdown:
-        print(markdown_table(summaries([run for path in args.markdown
-                                        for run in json.loads(Path(path).read_text(encoding="utf-8"))["runs"]])))
+        print(markdown_table(by_model(summaries([run for path in args.markdown
+                                                 for run in json.loads(Path(path).read_text(encoding="utf-8"))["runs"]]))))
         return 0
     if args.plot:
         for written in plot(Path(args.plot)):

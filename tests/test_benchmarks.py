@@ -20,6 +20,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import make_synthetic  # noqa: E402
 import report  # noqa: E402
+import recbole_zoo  # noqa: E402
 import zoo  # noqa: E402
 from bench_common import read_run  # noqa: E402
 
@@ -285,6 +286,28 @@ def test_a_run_killed_before_its_config_was_written_has_no_epochs(tmp_path):
     (tmp_path / "results" / "GRU4Rec-toy-run").mkdir(parents=True)  # the folder exists, config.yaml not yet
     measured = read_run(tmp_path / "results")
     assert measured["epochs_run"] == 0 and measured["best_epoch"] is None and measured["test_ndcg@10"] is None
+
+
+def test_zoo_markdown_keeps_each_models_rows_together():
+    rows = zoo.summaries([zoo_run("A", 1, 0.1), zoo_run("B", 1, 0.2), dict(zoo_run("A", 1, 0.05), mode="RecBole 1.2.1")])
+    assert [(row["model"], row["mode"]) for row in rows][1] == ("B", "sequence")  # first-seen order
+    assert [(row["model"], row["mode"]) for row in zoo.by_model(rows)] == [
+        ("A", "sequence"), ("A", "RecBole 1.2.1"), ("B", "sequence")]
+
+
+def test_recbole_zoo_joins_each_epoch_with_its_validation_and_keeps_the_first_best(tmp_path):
+    lines = [{"epoch": 0, "train_seconds": 2.0, "train_loss": 9.0}, {"valid_score": 0.1, "valid_mrr@10": 0.1},
+             {"epoch": 1, "train_seconds": 4.0, "train_loss": 8.0}, {"valid_score": 0.3, "valid_mrr@10": 0.3},
+             {"epoch": 2, "train_seconds": 3.0, "train_loss": 7.0}, {"valid_score": 0.3, "valid_mrr@10": 0.3},
+             {"final": {"best_valid_result": {"mrr@10": 0.3}, "test_result": {"mrr@10": 0.25, "ndcg@10": 0.4}}}]
+    (tmp_path / "epochs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    read = recbole_zoo.read_epochs(tmp_path / "epochs.jsonl")
+    assert read["epochs_run"] == 3 and read["best_epoch"] == 1  # RecBole keeps the first of equal scores
+    assert read["epochs"][1] == {"epoch": 1, "train_seconds": 4.0, "train_loss": 8.0, "valid_score": 0.3,
+                                 "valid_mrr@10": 0.3}
+    assert read["test_mrr@10"] == 0.25 and read["test_ndcg@10"] == 0.4 and read["test_recall@10"] is None
+    killed = recbole_zoo.read_epochs(tmp_path / "missing.jsonl")  # killed before its first epoch ended
+    assert killed["epochs_run"] == 0 and killed["best_epoch"] is None and killed["test_mrr@10"] is None
 
 
 def test_zoo_names_a_mode_a_model_lacks():
