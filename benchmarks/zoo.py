@@ -3,7 +3,7 @@ in its fastest training mode, over seeds, each run a `python run.py` child proce
 
     python benchmarks/zoo.py --data_path=../shared/datasets [--models=SASRec,NARM] [--train_mode=augment] \\
         [--seeds=2020,2021,2022] [--num_threads=1] [--timeout=S] [--json_out=FILE] [--resume] [--key=value ...]
-    python benchmarks/zoo.py --markdown FILE.json [FILE.json ...]
+    python benchmarks/zoo.py --markdown FILE.json [FILE.json ...] [--models=SASRec]
     python benchmarks/zoo.py --plot FILE.json
 
 A model trains in train_mode 'sequence' where its ModelSpec.train_modes has it (one pass per
@@ -25,7 +25,8 @@ largest peak RSS. `--json_out` is rewritten after every run (a stopped benchmark
 measured; `--resume` skips the runs it already holds with the same settings), and each run's
 results folder and console output are kept beside it (`<json_out stem>.runs/<model>-<mode>-<seed>/`).
 `--markdown` prints the table of saved JSON files as Markdown (for docs), each model's rows together
-(so `benchmarks/recbole_zoo.py`'s RecBole rows stand beside ours); `--plot` draws test
+(so `benchmarks/recbole_zoo.py`'s RecBole rows stand beside ours), with `--models` only theirs (a
+model page's rows); `--plot` draws test
 NDCG@10 and MRR@10 with standard-deviation error bars and the seconds to early stopping, one bar
 per model, as `<json stem>.png` and `.svg` beside the JSON (needs matplotlib).
 """
@@ -113,18 +114,19 @@ def mean_std(values: Sequence[float]) -> tuple:
 
 
 def summaries(runs: List[dict]) -> List[dict]:
-    """Per (model, mode), in the order the runs first name them: the test metrics' mean and standard
+    """Per (model, mode, epochs cap: a run given `epochs` is not pooled with runs to early stopping),
+    in the order the runs first name them: the test metrics' mean and standard
     deviation and the mean best epoch over the finished runs, the median of the runs' median
     epoch seconds (killed runs too: their epochs were measured), the median wall seconds of the
     finished runs (seconds to early stopping) and the largest peak RSS of all of them."""
     groups: Dict[tuple, List[dict]] = {}
     for run in runs:
-        groups.setdefault((run["model"], run["mode"]), []).append(run)
+        groups.setdefault((run["model"], run["mode"], run.get("settings", {}).get("epochs")), []).append(run)
     out = []
-    for (model, mode), members in groups.items():
+    for (model, mode, epochs), members in groups.items():
         done = [run for run in members if run["returncode"] == 0]
         epoch_seconds = [run["epoch_seconds_median"] for run in members if run["epoch_seconds_median"] is not None]
-        row = {"model": model, "mode": mode, "seeds": [run["seed"] for run in done],
+        row = {"model": model, "mode": mode, "epochs": epochs, "seeds": [run["seed"] for run in done],
                "failed": [{"seed": run["seed"], "returncode": run["returncode"], "wall_seconds": run["wall_seconds"]}
                           for run in members if run["returncode"] != 0],
                "best_epoch_mean": mean_std([run["best_epoch"] for run in done])[0],
@@ -175,7 +177,8 @@ def cells(row: dict, pm: str = " ± ") -> List[str]:
     stop = f"{seconds:.0f}" if seconds is not None else f">{killed:.0f}" if killed is not None else "-"
     fit = row.get("fit_seconds_median")
     per_epoch = fmt(row["epoch_seconds_median"], 2) if fit is None else f"fit {fit:.2f}"
-    return [row["model"], row["mode"], seeds_cell(row), *(mean_pm_std(row, m, pm) for m in TABLE_METRICS),
+    mode = row["mode"] + (f", {row['epochs']} epochs" if row.get("epochs") is not None else "")
+    return [row["model"], mode, seeds_cell(row), *(mean_pm_std(row, m, pm) for m in TABLE_METRICS),
             fmt(row["best_epoch_mean"], 1), per_epoch, stop,
             f"{row['peak_rss_mib_max']:.0f}"]
 
@@ -268,8 +271,10 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", metavar="JSON", help="run nothing: draw this file's comparison as PNG and SVG")
     args, rest = parser.parse_known_args(argv)
     if args.markdown:
-        print(markdown_table(by_model(summaries([run for path in args.markdown
-                                                 for run in json.loads(Path(path).read_text(encoding="utf-8"))["runs"]]))))
+        chosen = set(args.models.split(",")) if args.models else None
+        runs = [run for path in args.markdown for run in json.loads(Path(path).read_text(encoding="utf-8"))["runs"]
+                if chosen is None or run["model"] in chosen]
+        print(markdown_table(by_model(summaries(runs))))
         return 0
     if args.plot:
         for written in plot(Path(args.plot)):

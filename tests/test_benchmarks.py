@@ -257,8 +257,8 @@ def test_zoo_runs_models_to_their_results_folders_and_tables_them(tmp_path):
     assert table.strip() == saved["table"]
     gru = next(line.split() for line in table.splitlines() if line.startswith("GRU4Rec"))
     first = saved["runs"][0]
-    assert gru[:6] == ["GRU4Rec", "sequence", "1", f"{first['test_recall@10']:.4f}", f"{first['test_mrr@10']:.4f}",
-                       f"{first['test_ndcg@10']:.4f}"]
+    assert gru[:8] == ["GRU4Rec", "sequence,", "2", "epochs", "1", f"{first['test_recall@10']:.4f}",
+                       f"{first['test_mrr@10']:.4f}", f"{first['test_ndcg@10']:.4f}"]  # given --epochs: said
     assert gru[-2:] == [f"{first['wall_seconds']:.0f}", f"{first['peak_rss_mib']:.0f}"]
 
     markdown = run_script(str(BENCHMARKS / "zoo.py"), "--markdown", str(out))
@@ -293,6 +293,14 @@ def test_zoo_markdown_keeps_each_models_rows_together():
     assert [(row["model"], row["mode"]) for row in rows][1] == ("B", "sequence")  # first-seen order
     assert [(row["model"], row["mode"]) for row in zoo.by_model(rows)] == [
         ("A", "sequence"), ("A", "RecBole 1.2.1"), ("B", "sequence")]
+
+
+def test_zoo_keeps_runs_capped_at_some_epochs_apart_from_runs_to_early_stopping():
+    capped = [dict(zoo_run("A", seed, 0.1), settings={"epochs": 8}) for seed in (1, 2)]
+    rows = zoo.summaries([zoo_run("A", 1, 0.3), *capped])
+    assert [row["seeds"] for row in rows] == [[1], [1, 2]]
+    assert [zoo.cells(row)[1] for row in rows] == ["sequence", "sequence, 8 epochs"]
+    assert rows[1]["test_ndcg@10_mean"] == pytest.approx(0.1)
 
 
 def test_recbole_zoo_joins_each_epoch_with_its_validation_and_keeps_the_first_best(tmp_path):
