@@ -4,7 +4,7 @@ in its fastest training mode, over seeds, each run a `python run.py` child proce
     python benchmarks/zoo.py --data_path=../shared/datasets [--models=SASRec,NARM] [--train_mode=augment] \\
         [--seeds=2020,2021,2022] [--num_threads=1] [--timeout=S] [--json_out=FILE] [--resume] [--key=value ...]
     python benchmarks/zoo.py --markdown FILE.json [FILE.json ...] [--models=SASRec]
-    python benchmarks/zoo.py --plot FILE.json
+    python benchmarks/zoo.py --plot FILE.json [FILE.json ...]
 
 A model trains in train_mode 'sequence' where its ModelSpec.train_modes has it (one pass per
 history), else in 'augment' (`--train_mode=` forces one for every model; a model without it is an
@@ -27,8 +27,9 @@ results folder and console output are kept beside it (`<json_out stem>.runs/<mod
 `--markdown` prints the table of saved JSON files as Markdown (for docs), each model's rows together
 (so `benchmarks/recbole_zoo.py`'s RecBole rows stand beside ours), with `--models` only theirs (a
 model page's rows); `--plot` draws test
-NDCG@10 and MRR@10 with standard-deviation error bars and the seconds to early stopping, one bar
-per model, as `<json stem>.png` and `.svg` beside the JSON (needs matplotlib).
+NDCG@10 and MRR@10 with standard-deviation error bars and the seconds per epoch, one bar
+per model and mode, of one or more JSON files (each model's bars together), as `<first json stem>.png` and `.svg`
+beside the first (needs matplotlib).
 """
 import argparse
 import io
@@ -177,7 +178,8 @@ def cells(row: dict, pm: str = " ± ") -> List[str]:
     stop = f"{seconds:.0f}" if seconds is not None else f">{killed:.0f}" if killed is not None else "-"
     fit = row.get("fit_seconds_median")
     per_epoch = fmt(row["epoch_seconds_median"], 2) if fit is None else f"fit {fit:.2f}"
-    mode = row["mode"] + (f", {row['epochs']} epochs" if row.get("epochs") is not None else "")
+    epochs = row.get("epochs")
+    mode = row["mode"] + ("" if epochs is None else f", {epochs} epoch" + ("s" if epochs != 1 else ""))
     return [row["model"], mode, seeds_cell(row), *(mean_pm_std(row, m, pm) for m in TABLE_METRICS),
             fmt(row["best_epoch_mean"], 1), per_epoch, stop,
             f"{row['peak_rss_mib_max']:.0f}"]
@@ -211,15 +213,16 @@ def runs_table(runs: List[dict]) -> str:
     return format_table(rows, header=True)
 
 
-def plot(path: Path) -> List[Path]:
-    """Test NDCG@10 and MRR@10 (error bars: standard deviation over seeds) and the seconds to early
-    stopping, one bar per model, as `<stem>.png` and `.svg` beside the JSON file. A model none of
-    whose runs finished has no metric bars, and a hatched grey bar at the seconds it was killed after."""
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    rows = summaries(saved["runs"])
+def plot(paths: Sequence[Path]) -> List[Path]:
+    """Test NDCG@10 and MRR@10 (error bars: standard deviation over seeds) and the median seconds
+    per training epoch (log scale), one bar per model and mode, each model's bars together, as
+    `<stem>.png` and `.svg` beside the first JSON file. A model none of whose runs finished has no
+    metric bars; a fitted model has no epoch bar."""
+    runs = [run for path in paths for run in json.loads(path.read_text(encoding="utf-8"))["runs"]]
+    rows = by_model(summaries(runs))
     plt = pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(3 * max(4.0, 1.0 + 0.55 * len(rows)), 4.2))
-    labels = [row["model"] if row["mode"] in ("sequence", "fitted") else f"{row['model']}\n({row['mode']})"
+    figure, axes = plt.subplots(1, 3, figsize=(3 * max(4.0, 1.0 + 0.55 * len(rows)), 4.6))
+    labels = [row["model"] if cells(row)[1] in ("sequence", "fitted") else f"{row['model']}\n({cells(row)[1]})"
               for row in rows]
     positions = range(len(rows))
     nan = float("nan")  # no bar
@@ -228,27 +231,24 @@ def plot(path: Path) -> List[Path]:
         stds = [nan if row[f"test_{metric}_std"] is None else row[f"test_{metric}_std"] for row in rows]
         axis.bar(positions, means, yerr=stds, capsize=4, color="tab:blue")
         axis.set(ylabel=f"test {TITLES[metric]}", title=f"test {TITLES[metric]} (± std over seeds)")
-    axes[2].bar(positions, [nan if row["wall_seconds_median"] is None else row["wall_seconds_median"] for row in rows],
-                color="tab:orange")
-    killed = [killed_after(row) for row in rows]
-    axes[2].bar(positions, [nan if seconds is None else seconds for seconds in killed], color="lightgrey",
-                hatch="//", edgecolor="grey")
-    axes[2].set(ylabel="seconds (median over seeds)", title="seconds to early stopping"
-                + ("\n(hatched: killed, needs more)" if any(seconds is not None for seconds in killed) else ""))
+    axes[2].bar(positions, [nan if row["epoch_seconds_median"] is None else row["epoch_seconds_median"]
+                            for row in rows], color="tab:orange")
+    axes[2].set(ylabel="seconds (median)", title="seconds per training epoch", yscale="log")
     for axis in axes:
-        axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
+        axis.set_xticks(list(positions), labels, rotation=35, ha="right", fontsize=7)
     failed = [f"{row['model']} seed {f['seed']} " + ("killed" if f["returncode"] == "timeout" else
                                                        f"exit {f['returncode']}") for row in rows for f in row["failed"]]
-    seeds = sorted({run["seed"] for run in saved["runs"]})
-    figure.suptitle(f"{path.name}: seeds {','.join(map(str, seeds))}, train_mode 'sequence' unless named"
-                    + (f"; failed: {', '.join(failed)}" if failed else ""), fontsize=9)
+    seeds = sorted({run["seed"] for run in runs})
+    figure.suptitle(f"{', '.join(path.name for path in paths)}: seeds {','.join(map(str, seeds))}, "
+                    "train_mode 'sequence' unless named" + (f"; failed: {', '.join(failed)}" if failed else ""),
+                    fontsize=8, wrap=True)
     figure.tight_layout()
     written = []
     try:
         for suffix in FORMATS:
             buffer = io.BytesIO()
             figure.savefig(buffer, format=suffix, dpi=120)
-            written.append(path.with_suffix(f".{suffix}"))
+            written.append(paths[0].with_suffix(f".{suffix}"))
             atomic_write_bytes(written[-1], buffer.getvalue())
     finally:
         plt.close(figure)
@@ -268,7 +268,8 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in --json_out and skip those with the same settings")
     parser.add_argument("--markdown", nargs="+", metavar="JSON", help="run nothing: print these files' table as Markdown")
-    parser.add_argument("--plot", metavar="JSON", help="run nothing: draw this file's comparison as PNG and SVG")
+    parser.add_argument("--plot", nargs="+", metavar="JSON",
+                        help="run nothing: draw these files' comparison as PNG and SVG beside the first")
     args, rest = parser.parse_known_args(argv)
     if args.markdown:
         chosen = set(args.models.split(",")) if args.models else None
@@ -277,7 +278,7 @@ def main(argv=None) -> int:
         print(markdown_table(by_model(summaries(runs))))
         return 0
     if args.plot:
-        for written in plot(Path(args.plot)):
+        for written in plot([Path(path) for path in args.plot]):
             print(written)
         return 0
     extra = parse_cli_args(rest)
