@@ -142,18 +142,33 @@ def same_weights(a: Path, b: Path) -> bool:
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
-@pytest.mark.parametrize("order, settings, last_epoch, best_epoch", [
-    ("best_first", {}, 0, 1),  # epoch 1 improves: its best file is written, then the kill
-    # epochs 8-10 are stale ('last' files naming the best file of epoch 7), epoch 11 improves: its
+def kill_point(rows: list, order: str) -> tuple:
+    """(epoch of the 'last' file, epoch of the best file) that the child leaves when it hangs
+    between the two files of the first improving epoch after epoch 0 that writes them in `order`:
+    after an improving epoch the best file goes first ('best_first'); after stale epochs, whose
+    'last' files name the older best file, the 'last' file goes first ('last_first')."""
+    improving = [row["epoch"] for row in rows if row["best_epoch"] == row["epoch"]]
+    for epoch in improving[1:]:
+        if order == "best_first" and epoch - 1 in improving:
+            return epoch - 1, epoch
+        if order == "last_first" and epoch - 1 not in improving:
+            return epoch, max(e for e in improving if e < epoch)
+    pytest.fail(f"the uninterrupted run has no improving epoch that writes {order}: improving {improving}")
+
+
+@pytest.mark.parametrize("order, settings", [
+    ("best_first", {}),  # epoch 1 improves: its best file is written, then the kill
+    # some epochs are stale ('last' files naming an earlier best file), then one improves: its
     # 'last' file must replace them before the best file is overwritten; the kill comes between
-    ("last_first", {"epochs": 20, "stopping_step": 3, "learning_rate": 0.3}, 11, 7)])
-def test_a_run_killed_between_the_two_files_of_an_improving_epoch_resumes_exactly(
-        order, settings, last_epoch, best_epoch, data_dir, tmp_path):
+    ("last_first", {"epochs": 20, "stopping_step": 3, "learning_rate": 0.3})])
+def test_a_run_killed_between_the_two_files_of_an_improving_epoch_resumes_exactly(order, settings, data_dir,
+                                                                                   tmp_path):
     """Whichever file went first, the pair left behind resumes: the 'last' file holds the best
     weights as its own, and the resumed run rewrites the best file that does not match them; it
     ends with the uninterrupted run's metrics and best file."""
     config = config_for(data_dir, tmp_path, **settings)
     uninterrupted = run_gru4recf("GRU4RecF", "toy", dict(config, checkpoint_dir=str(tmp_path / "whole")))
+    last_epoch, best_epoch = kill_point(read_epochs(Path(uninterrupted["results_dir"])), order)
 
     last = kill_after_epoch_2(config, tmp_path, order)
     checkpoint = read_checkpoint(last)
