@@ -38,6 +38,7 @@ from bench_common import METRICS, environment, fmt, load_1min, run_child, write_
 
 HERE = Path(__file__).resolve()
 MODE = "RecBole 1.2.1"
+RECBOLE_EPOCHS = 300  # RecBole 1.2.1's default `epochs`
 
 
 def child(model: str, seed: int, data_path: str, epochs_file: Path, config: dict) -> int:
@@ -81,7 +82,8 @@ def child(model: str, seed: int, data_path: str, epochs_file: Path, config: dict
 def read_epochs(epochs_file: Path) -> dict:
     """The child's epochs (each training row joined with the validation row after it), the best
     epoch (the first with the highest validation score, as RecBole's early stopping keeps it) and
-    the final results, from what the child wrote before it ended or was killed."""
+    the final results, from what the child wrote before it ended or was killed (stopped_early:
+    it ended, whether by early stopping or after its `epochs`)."""
     lines = [json.loads(line) for line in epochs_file.read_text(encoding="utf-8").splitlines()] \
         if epochs_file.is_file() else []
     epochs: List[dict] = []
@@ -113,6 +115,7 @@ def run_one(model: str, seed: int, args, config: dict) -> dict:
     load_start = load_1min()
     done = run_child(command, work, env, args.timeout)
     measured = read_epochs(epochs_file)
+    measured["stopped_early"] &= measured["epochs_run"] < config.get("epochs", RECBOLE_EPOCHS)  # not by a cap
     shutil.rmtree(work, ignore_errors=True)
     seconds = [epoch["train_seconds"] for epoch in measured["epochs"]]
     row = {"model": model, "mode": MODE, "seed": seed, "returncode": done.returncode,

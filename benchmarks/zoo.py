@@ -221,7 +221,7 @@ def plot(paths: Sequence[Path]) -> List[Path]:
     runs = [run for path in paths for run in json.loads(path.read_text(encoding="utf-8"))["runs"]]
     rows = by_model(summaries(runs))
     plt = pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(3 * max(4.0, 1.0 + 0.55 * len(rows)), 4.6))
+    figure, axes = plt.subplots(3, 1, figsize=(max(6.0, 1.0 + 0.45 * len(rows)), 12.0))  # one panel per row
     labels = [row["model"] if cells(row)[1] in ("sequence", "fitted") else f"{row['model']}\n({cells(row)[1]})"
               for row in rows]
     positions = range(len(rows))
@@ -235,7 +235,7 @@ def plot(paths: Sequence[Path]) -> List[Path]:
                             for row in rows], color="tab:orange")
     axes[2].set(ylabel="seconds (median)", title="seconds per training epoch", yscale="log")
     for axis in axes:
-        axis.set_xticks(list(positions), labels, rotation=35, ha="right", fontsize=7)
+        axis.set_xticks(list(positions), labels, rotation=35, ha="right", fontsize=8)
     failed = [f"{row['model']} seed {f['seed']} " + ("killed" if f["returncode"] == "timeout" else
                                                        f"exit {f['returncode']}") for row in rows for f in row["failed"]]
     seeds = sorted({run["seed"] for run in runs})

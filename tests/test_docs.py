@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gru4recf.experiment import schema
+from gru4recf.models.registry import models
 from gru4recf.reference import configuration_page, models_page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,11 +244,29 @@ def test_the_protocol_table_of_the_sessions_page_is_generated_from_the_benchmark
     assert table.count("\n") >= 10 and table in (ROOT / "docs" / "sessions.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("measured", ["zoo_seed2020.json", "zoo_sessynth_seed2020.json"])
+ZOO_ML100K = ["zoo_ml100k.json", "zoo_ml100k_gru.json", "zoo_ml100k_fdsa.json", "zoo_sasrec_8epochs.json",
+              "recbole_zoo.json", "recbole_zoo_sasrec.json", "recbole_zoo_1epoch.json"]  # docs/results.md#the-zoo
+
+
+def zoo_markdown(files, *options) -> str:
+    return subprocess.run([sys.executable, "benchmarks/zoo.py", "--markdown",
+                           *(f"benchmarks/results/{name}" for name in files), *options],
+                          cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("measured", [ZOO_ML100K, ["zoo_sessynth_seed2020.json"]])
 def test_the_zoo_tables_of_the_results_page_are_generated_from_the_benchmark_json(measured):
-    table = subprocess.run([sys.executable, "benchmarks/zoo.py", "--markdown", f"benchmarks/results/{measured}"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    table = zoo_markdown(measured)
     assert table.count("\n") >= 4 and table in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    if measured == ZOO_ML100K:  # the commands above the table name the same files
+        assert 'F="' + " ".join(f"benchmarks/results/{name}" for name in measured) + '"' \
+            in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("model", sorted(models()))
+def test_each_model_page_shows_its_rows_of_the_zoo_table(model):
+    table = zoo_markdown(ZOO_ML100K, f"--models={model}")
+    assert table.count("\n") >= 2 and table in (ROOT / "docs" / "models" / f"{model}.md").read_text(encoding="utf-8")
 
 
 def test_the_baselines_scale_table_of_the_zoo_page_is_generated_from_the_benchmark_json():
