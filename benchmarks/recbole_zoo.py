@@ -13,9 +13,9 @@ for every model when recbole.model is imported, off again. A third lets it run o
 RecBole 1.2.1 reloads its best checkpoint (a pickle it wrote itself in the run's own temporary
 folder) with torch.load's old default, which the child restores with
 TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (gru4recf's own checkpoints need no such thing).
-`--epochs=N` caps RecBole's `epochs` (its default 300, with early stopping after 10 epochs without a better validation MRR@10) for a
-model whose run is too long to finish; a run killed after `--timeout` seconds keeps the epochs it
-finished. The child records every epoch's training seconds and loss and its validation metrics as
+`--epochs=N` caps RecBole's `epochs` (its default 300, with early stopping after 10 epochs without
+a better validation MRR@10) for a model whose run is too long to finish; a run killed after
+`--timeout` seconds keeps the epochs it finished. The child records every epoch's training seconds and loss and its validation metrics as
 it goes, by wrapping RecBole's `Trainer._train_epoch` and `_valid_epoch` (nothing else changes).
 
 Rows have zoo.py's form, with mode 'RecBole 1.2.1' (that table's mode column names the library):
@@ -153,7 +153,9 @@ def main(argv=None) -> int:
         return child(args.models, int(args.seeds), args.data_path, Path(args.epochs_file), json.loads(args.config))
     config = {} if args.epochs is None else {"epochs": args.epochs}
     out = Path(args.json_out) if args.json_out else None
-    runs: List[dict] = json.loads(out.read_text(encoding="utf-8"))["runs"] if args.resume and out and out.exists() else []
+    runs: List[dict] = []
+    if args.resume and out is not None and out.exists():
+        runs = json.loads(out.read_text(encoding="utf-8"))["runs"]
     for model in args.models.split(","):
         for seed in (int(seed) for seed in args.seeds.split(",")):
             settings = {"model": model, "seed": seed, "num_threads": args.num_threads, **config}

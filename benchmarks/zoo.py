@@ -24,12 +24,11 @@ of fitting, from results.json), the median seconds to early stopping and the
 largest peak RSS. `--json_out` is rewritten after every run (a stopped benchmark keeps what it
 measured; `--resume` skips the runs it already holds with the same settings), and each run's
 results folder and console output are kept beside it (`<json_out stem>.runs/<model>-<mode>-<seed>/`).
-`--markdown` prints the table of saved JSON files as Markdown (for docs), each model's rows together
-(so `benchmarks/recbole_zoo.py`'s RecBole rows stand beside ours), with `--models` only theirs (a
-model page's rows); `--plot` draws test
-NDCG@10 and MRR@10 with standard-deviation error bars and the seconds per epoch, one bar
-per model and mode, of one or more JSON files (each model's bars together), as `<first json stem>.png` and `.svg`
-beside the first (needs matplotlib).
+`--markdown` prints the table of saved JSON files as Markdown (for docs), each model's rows
+together (so `benchmarks/recbole_zoo.py`'s RecBole rows stand beside ours), with `--models` only
+theirs (a model page's rows); `--plot` draws test NDCG@10 and MRR@10 with standard-deviation error
+bars and the seconds per epoch, one bar per model and mode, of one or more JSON files (each
+model's bars together), as `<first json stem>.png` and `.svg` beside the first (needs matplotlib).
 """
 import argparse
 import io

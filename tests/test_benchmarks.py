@@ -289,7 +289,8 @@ def test_a_run_killed_before_its_config_was_written_has_no_epochs(tmp_path):
 
 
 def test_zoo_markdown_keeps_each_models_rows_together():
-    rows = zoo.summaries([zoo_run("A", 1, 0.1), zoo_run("B", 1, 0.2), dict(zoo_run("A", 1, 0.05), mode="RecBole 1.2.1")])
+    recbole = dict(zoo_run("A", 1, 0.05), mode="RecBole 1.2.1")
+    rows = zoo.summaries([zoo_run("A", 1, 0.1), zoo_run("B", 1, 0.2), recbole])
     assert [(row["model"], row["mode"]) for row in rows][1] == ("B", "sequence")  # first-seen order
     assert [(row["model"], row["mode"]) for row in zoo.by_model(rows)] == [
         ("A", "sequence"), ("A", "RecBole 1.2.1"), ("B", "sequence")]
