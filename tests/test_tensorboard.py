@@ -97,3 +97,12 @@ def test_without_the_package_the_run_is_one_line_naming_the_extra(data, tmp_path
                       "pip install 'gru4recf[tensorboard]'"], done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "epoch 0 training" not in done.stderr
     assert not list((tmp_path / "results").rglob("*.pth"))
+
+
+def test_a_resumed_runs_event_file_sorts_after_the_killed_runs(tmp_path):
+    from gru4recf.training.tensorboard import sort_after_existing
+    import time
+    now = int(time.time())
+    (tmp_path / f"events.out.tfevents.{now}.host.99999.0").write_bytes(b"")  # the killed run's, this second
+    sort_after_existing(tmp_path)
+    assert int(time.time()) > now  # a file created now is named after it
