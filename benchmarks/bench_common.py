@@ -7,6 +7,7 @@ import json
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -214,6 +215,23 @@ def run_child(command: Sequence[str], cwd: Path, env: dict, timeout: Optional[fl
         text = output.read().decode("utf-8", errors="replace")
     return Child("timeout" if killed else process.returncode, wall, usage.ru_utime + usage.ru_stime,
                  usage.ru_maxrss / 1024, text)  # Linux reports ru_maxrss in KiB
+
+
+def child_row(model: str, mode: str, seed: int, child: Child, load_start: Optional[float], settings: dict,
+              command: str, measured: dict, **extra) -> dict:
+    """A zoo row of one run in a child process: the child's exit status, wall and CPU seconds and
+    peak RSS, the median of the `measured` epochs' training seconds, the load around it, then
+    `extra` and `measured` itself (its epochs and metrics); the child's last output if it failed."""
+    seconds = [epoch["train_seconds"] for epoch in measured["epochs"]]
+    row = {"model": model, "mode": mode, "seed": seed, "returncode": child.returncode,
+           "wall_seconds": round(child.wall_seconds, 2), "cpu_seconds": round(child.cpu_seconds, 2),
+           "peak_rss_mib": round(child.peak_rss_mib, 1),
+           "epoch_seconds_median": round(statistics.median(seconds), 3) if seconds else None,
+           "load_1min_start": load_start, "load_1min_end": load_1min(), "settings": settings, "command": command,
+           **extra, **measured}
+    if child.returncode != 0:
+        row["error_tail"] = child.output[-2000:]
+    return row
 
 
 def read_run(results_dir: Path, metrics: Sequence[str] = METRICS) -> dict:

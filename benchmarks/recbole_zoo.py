@@ -15,8 +15,9 @@ folder) with torch.load's old default, which the child restores with
 TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (gru4recf's own checkpoints need no such thing).
 `--epochs=N` caps RecBole's `epochs` (its default 300, with early stopping after 10 epochs without
 a better validation MRR@10) for a model whose run is too long to finish; a run killed after
-`--timeout` seconds keeps the epochs it finished. The child records every epoch's training seconds and loss and its validation metrics as
-it goes, by wrapping RecBole's `Trainer._train_epoch` and `_valid_epoch` (nothing else changes).
+`--timeout` seconds keeps the epochs it finished. The child records every epoch's training
+seconds and loss and its validation metrics as it goes, by wrapping RecBole's
+`Trainer._train_epoch` and `_valid_epoch` (nothing else changes).
 
 Rows have zoo.py's form, with mode 'RecBole 1.2.1' (that table's mode column names the library):
 test Recall@10, MRR@10 and NDCG@10 of RecBole's best epoch (its own test pass, best model
@@ -27,14 +28,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import List
 
-from bench_common import METRICS, environment, fmt, load_1min, run_child, write_json
+from bench_common import METRICS, child_row, environment, fmt, load_1min, run_child, write_json
 
 HERE = Path(__file__).resolve()
 MODE = "RecBole 1.2.1"
@@ -79,11 +79,11 @@ def child(model: str, seed: int, data_path: str, epochs_file: Path, config: dict
     return 0
 
 
-def read_epochs(epochs_file: Path) -> dict:
+def read_epochs(epochs_file: Path, epochs_cap: int = RECBOLE_EPOCHS) -> dict:
     """The child's epochs (each training row joined with the validation row after it), the best
     epoch (the first with the highest validation score, as RecBole's early stopping keeps it) and
     the final results, from what the child wrote before it ended or was killed (stopped_early:
-    it ended, whether by early stopping or after its `epochs`)."""
+    it ended before its `epochs_cap`)."""
     lines = [json.loads(line) for line in epochs_file.read_text(encoding="utf-8").splitlines()] \
         if epochs_file.is_file() else []
     epochs: List[dict] = []
@@ -99,7 +99,7 @@ def read_epochs(epochs_file: Path) -> dict:
     best = max(scored, key=lambda epoch: epoch["valid_score"]) if scored else None  # max keeps the first of ties
     valid, test = final.get("best_valid_result", {}), final.get("test_result", {})
     return {"epochs_run": len(epochs), "best_epoch": None if best is None else best["epoch"],
-            "stopped_early": bool(final), "epochs": epochs,
+            "stopped_early": bool(final) and len(epochs) < epochs_cap, "epochs": epochs,
             **{f"valid_{k}": valid.get(k) for k in METRICS}, **{f"test_{k}": test.get(k) for k in METRICS}}
 
 
@@ -114,22 +114,12 @@ def run_one(model: str, seed: int, args, config: dict) -> dict:
                TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")  # RecBole's reload of the checkpoint it wrote (docstring)
     load_start = load_1min()
     done = run_child(command, work, env, args.timeout)
-    measured = read_epochs(epochs_file)
-    measured["stopped_early"] &= measured["epochs_run"] < config.get("epochs", RECBOLE_EPOCHS)  # not by a cap
+    measured = read_epochs(epochs_file, config.get("epochs", RECBOLE_EPOCHS))
     shutil.rmtree(work, ignore_errors=True)
-    seconds = [epoch["train_seconds"] for epoch in measured["epochs"]]
-    row = {"model": model, "mode": MODE, "seed": seed, "returncode": done.returncode,
-           "wall_seconds": round(done.wall_seconds, 2), "cpu_seconds": round(done.cpu_seconds, 2),
-           "peak_rss_mib": round(done.peak_rss_mib, 1),
-           "epoch_seconds_median": round(statistics.median(seconds), 3) if seconds else None,
-           "load_1min_start": load_start, "load_1min_end": load_1min(),
-           "settings": {"model": model, "seed": seed, "num_threads": args.num_threads, **config},
-           "command": f"run_recbole(model={model!r}, dataset='ml-100k', config_dict={{'seed': {seed}, "
-                      f"'train_neg_sample_args': None{''.join(f', {k!r}: {v!r}' for k, v in config.items())}}})",
-           "fit_seconds": None, **measured}
-    if done.returncode != 0:
-        row["error_tail"] = done.output[-2000:]
-    return row
+    command = f"run_recbole(model={model!r}, dataset='ml-100k', config_dict={{'seed': {seed}, " \
+              f"'train_neg_sample_args': None{''.join(f', {k!r}: {v!r}' for k, v in config.items())}}})"
+    settings = {"model": model, "seed": seed, "num_threads": args.num_threads, **config}
+    return child_row(model, MODE, seed, done, load_start, settings, command, measured, fit_seconds=None)
 
 
 def main(argv=None) -> int:

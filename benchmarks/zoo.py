@@ -41,7 +41,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from bench_common import METRICS, environment, fmt, format_table, load_1min, read_run, run_child, write_json
+from bench_common import METRICS, child_row, environment, fmt, format_table, load_1min, read_run, run_child, \
+    write_json
 from gru4recf.atomic_write import atomic_write_bytes
 from gru4recf.config import parse_cli_args
 from gru4recf.models.registry import models
@@ -92,18 +93,8 @@ def run_one(model: str, mode: str, seed: int, settings: dict, args, keep: Option
         keep.mkdir(parents=True, exist_ok=True)
         (keep / "console.log").write_text(" ".join(command) + "\n\n" + child.output, encoding="utf-8")
     folders = sorted(results_dir.glob("*/")) if keep is not None else []
-    train_seconds = [epoch["train_seconds"] for epoch in measured["epochs"]]
-    row = {"model": model, "mode": mode, "seed": seed, "returncode": child.returncode,
-           "wall_seconds": round(child.wall_seconds, 2), "cpu_seconds": round(child.cpu_seconds, 2),
-           "peak_rss_mib": round(child.peak_rss_mib, 1),
-           "epoch_seconds_median": round(statistics.median(train_seconds), 3) if train_seconds else None,
-           "load_1min_start": load_start, "load_1min_end": load_1min(), "settings": settings,
-           "command": " ".join(["python", "run.py"] + command[2:-3]),
-           "results_folder": str(folders[0].relative_to(keep.parent.parent)) if folders else None}
-    row.update(measured)
-    if child.returncode != 0:
-        row["error_tail"] = child.output[-2000:]
-    return row
+    return child_row(model, mode, seed, child, load_start, settings, " ".join(["python", "run.py"] + command[2:-3]),
+                     measured, results_folder=str(folders[0].relative_to(keep.parent.parent)) if folders else None)
 
 
 def mean_std(values: Sequence[float]) -> tuple:

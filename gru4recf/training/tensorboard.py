@@ -28,8 +28,8 @@ def sort_after_existing(folder: Path) -> None:
     TensorBoard reads a folder's files in name order, and a name begins with the second it was
     created in, then the host and process id: a resume within the second the killed run started
     (a toy run) could otherwise be read before it, its purge and epochs out of order."""
-    seconds = [int(path.name.split(".")[3]) for path in folder.glob("events.out.tfevents.*")
-               if len(path.name.split(".")) > 3 and path.name.split(".")[3].isdigit()]
+    created = [path.name.split(".")[3] for path in folder.glob("events.out.tfevents.*.*")]  # [3]: the second
+    seconds = [int(second) for second in created if second.isdigit()]
     wait = max(seconds, default=0) + 1 - time.time()
     if wait > 0:
         time.sleep(wait)
