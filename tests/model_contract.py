@@ -132,16 +132,17 @@ def check_sequence_loss(spec: ModelSpec, values: dict) -> None:
     torch.manual_seed(0)
     model = build(spec, values).eval()
     inputs, targets = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]]), torch.tensor([[2, 3, 4, 5], [6, 7, 0, 0]])
-    loss, _ = model.sequence_loss(Chunk(inputs, targets, None), None)
+    users = torch.tensor([1, 2]) if spec.needs_users else None
+    loss, _ = model.sequence_loss(Chunk(inputs, targets, None, users=users), None)
     assert loss.dim() == 0 and torch.isfinite(loss)
     for loss_type in [loss for loss in BATCH_LOSSES if loss in allowed_losses(spec)]:  # a chunk's targets + samples
         model.loss_type = loss_type
         candidates = Candidates(torch.tensor([5, 7, 2]), torch.zeros(3), torch.zeros(2, 4))
-        batch_loss, _ = model.sequence_loss(Chunk(inputs, targets, None, candidates), None)
+        batch_loss, _ = model.sequence_loss(Chunk(inputs, targets, None, candidates, users), None)
         assert batch_loss.dim() == 0 and torch.isfinite(batch_loss), loss_type
-    steps, _ = model.encode_steps(inputs)
+    steps, _ = model.encode_steps(inputs, users=users) if spec.needs_users else model.encode_steps(inputs)
     last = steps[torch.arange(2), torch.tensor([3, 1])] @ model.item_embedding.weight.t()
     if getattr(model, "item_bias", None) is not None:
         last = last + model.item_bias.weight.t()
-    history = Batch(inputs, torch.tensor([4, 2]), torch.tensor([5, 7]))
+    history = Batch(inputs, torch.tensor([4, 2]), torch.tensor([5, 7]), users=users)
     assert torch.allclose(last, model.full_scores(history), atol=1e-5)

@@ -285,3 +285,23 @@ def test_batches_carry_each_example_s_user_when_the_model_needs_them():
         owners = np.searchsorted(offsets, batch.targets.numpy() - 1, side="right") - 1  # target item id - 1 = position
         assert batch.users.tolist() == owners.tolist()
     assert sum(len(b) for b in batches) == len(train)
+
+
+@pytest.mark.parametrize("segment_length", [None, 2])
+def test_sequence_batches_carry_each_row_s_user_and_their_chunks_keep_it(segment_length):
+    from gru4recf.data.sequence_batches import SequenceBatches
+    from gru4recf.experiment import example_users
+
+    offsets = np.array([0, 4, 12, 15, 22], dtype=np.int64)  # users of 4, 8, 3 and 7 items
+    items = np.arange(1, 23, dtype=np.int64)  # item id - 1 = position, so a row's first input names its user
+    train = leave_one_out(offsets)["train"]
+    batches = list(SequenceBatches(items, train, batch_size=4, seed=3, segment_length=segment_length, warmup=1,
+                                   users=example_users(offsets, train)))
+    rows = 0
+    for batch in batches:
+        owners = np.searchsorted(offsets, batch.inputs[:, 0].numpy() - 1, side="right") - 1
+        assert batch.users.tolist() == owners.tolist()
+        for chunk in batch.chunks(2):
+            assert chunk.users.tolist() == owners[:chunk.inputs.shape[0]].tolist()  # the rows still running
+        rows += len(batch.users)
+    assert rows == (4 if segment_length is None else 1 + 3 + 1 + 2)  # 1, 5, 1 and 4 training targets

@@ -9,8 +9,10 @@ from gru4recf.errors import ConfigError
 from gru4recf.experiment import load_config
 from gru4recf.models.caser import Caser
 from gru4recf.models.registry import model_spec
-from gru4recf.models.spec import Catalogue
+from gru4recf.models.spec import Catalogue, ModelSpec
+from gru4recf.data.sequence_batches import SequenceBatch
 from helpers import small_config, write_pattern_dataset
+from sequence_invariant import assert_chunks_equal_augment
 
 N_ITEMS, N_USERS = 12, 5
 
@@ -26,15 +28,16 @@ def caser_by_hand(model, items, user):
     width = model.max_history
     items = list(items)[-width:]
     image = model.item_embedding.weight[items + [0] * (width - len(items))]  # [W, E]
-    vertical = [sum(model.conv_v.weight[f, 0, r, 0] * image[r] for r in range(width)) + model.conv_v.bias[f]
-                for f in range(model.conv_v.out_channels)]  # nv rows of [E]
+    vertical = [] if model.conv_v is None else [
+        sum(model.conv_v.weight[f, 0, r, 0] * image[r] for r in range(width)) + model.conv_v.bias[f]
+        for f in range(model.conv_v.out_channels)]  # nv rows of [E]
     horizontal = []
     for conv in model.conv_h:
         height = conv.kernel_size[0]
         for f in range(conv.out_channels):
             windows = [(conv.weight[f, 0] * image[s:s + height]).sum() + conv.bias[f] for s in range(width - height + 1)]
             horizontal.append(torch.relu(torch.stack(windows)).max())
-    hidden = torch.relu(model.fc1(torch.cat(vertical + [torch.stack(horizontal)])))
+    hidden = torch.relu(model.fc1(torch.cat(vertical + ([torch.stack(horizontal)] if horizontal else []))))
     return torch.relu(model.fc2(torch.cat([hidden, model.user_embedding.weight[user]])))
 
 
@@ -88,7 +91,63 @@ def test_scores_depend_on_the_user_and_need_user_ids():
     assert not torch.allclose(scores[0], scores[1])
     with pytest.raises(TypeError, match="batches need user ids"):
         model.full_scores(Batch(history, lengths, torch.tensor([4, 4])))
-    assert model_spec("Caser").needs_users and model_spec("Caser").train_modes == ("augment",)
+    assert model_spec("Caser").needs_users and model_spec("Caser").train_modes == ("augment", "sequence")
+
+
+ROWS = [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [3, 1, 4, 1, 5, 9, 2], [2, 7, 1], [6, 5]]  # longest first
+ROW_USERS = [1, 4, 2, 3]
+
+
+@pytest.mark.parametrize("max_history", [1, 2, 4, 6])
+@pytest.mark.parametrize("filters", [{"nv": 2, "nh": 2}, {"nv": 0, "nh": 3}, {"nv": 3, "nh": 0}])
+def test_sequence_mode_gives_every_target_the_loss_of_its_own_window(max_history, filters):
+    """Filters run along the row once; every target still gets `caser_by_hand`'s window of its
+    history (short histories padded with item 0's row), whatever the chunk length."""
+    torch.manual_seed(0)
+    model = caser(max_history=max_history, reg_weight=0.01, **filters)
+    for chunk_length in (1, 2, 3, 5, 20):
+        assert assert_chunks_equal_augment(model, ROWS, chunk_length, users=ROW_USERS) == 10 + 6 + 2 + 1
+    history, users = torch.tensor([ROWS[0][:9]]), torch.tensor([ROW_USERS[0]])
+    with torch.no_grad():  # the output at step 8 against the hand-written model, not only against `encode`
+        steps, _ = model.encode_steps(history, None, users)
+        assert torch.allclose(steps[0, 8], caser_by_hand(model, ROWS[0][:9], users[0]), atol=1e-6)
+
+
+def test_sequence_mode_gradients_are_the_augment_examples():
+    """One batch of rows walked in chunks gives the gradients of the augment batch of all its targets
+    (mean loss, the regularisation added once) for every weight, the padding row's included (the
+    windows' padding rows send it none, as through the lookup's padding_idx)."""
+    torch.manual_seed(0)
+    model = caser(max_history=4, dropout_prob=0.0, reg_weight=0.01)
+    width = max(len(row) for row in ROWS) - 1
+    padded = lambda values: values + [0] * (width - len(values))
+    batch = SequenceBatch(torch.tensor([padded(row[:-1]) for row in ROWS]), torch.tensor([padded(row[1:]) for row in ROWS]),
+                          torch.tensor([len(row) - 1 for row in ROWS]), users=torch.tensor(ROW_USERS))
+    total, state = 0.0, None
+    for chunk in batch.chunks(3):
+        state = None if state is None else model.carry(state, chunk.inputs.shape[0])
+        loss, state = model.sequence_loss(chunk, state)
+        total = total + loss
+    (total / batch.num_targets).backward()
+    chunked = {name: weight.grad.clone() for name, weight in model.named_parameters()}
+    model.zero_grad()
+    examples = [(row[:step + 1], row[step + 1], user) for row, user in zip(ROWS, ROW_USERS) for step in range(len(row) - 1)]
+    augment = Batch(torch.tensor([padded(history) for history, _, _ in examples]),
+                    torch.tensor([len(history) for history, _, _ in examples]),
+                    torch.tensor([target for _, target, _ in examples]), users=torch.tensor([u for _, _, u in examples]))
+    model.loss(augment).backward()
+    for name, weight in model.named_parameters():
+        assert torch.allclose(chunked[name], weight.grad, rtol=1e-4, atol=1e-7), name
+
+
+def test_sequence_mode_needs_user_ids():
+    model = caser()
+    with pytest.raises(TypeError, match="batches need user ids"):
+        model.encode_steps(torch.tensor([[1, 2, 3]]))
+    spec = model_spec("Caser")
+    with pytest.raises(TypeError, match="'session_parallel' batches carry no user ids"):  # its rows change user
+        ModelSpec("Caser", spec.settings, spec.module, spec.summary, needs_users=True,
+                  train_modes=("augment", "session_parallel"))
 
 
 def test_only_one_kind_of_filter():
@@ -118,8 +177,9 @@ def test_config_errors_name_the_keys():
             config["loss_type"]) == (64, 0.4, 1e-4, 4, 8, "CE")
     with pytest.raises(ConfigError, match="nv .* and nh .* are both 0"):
         load_config("Caser", "ml-100k", config_dict={"nv": 0, "nh": 0})
-    with pytest.raises(ConfigError, match="model 'Caser' does not support train_mode 'sequence'; it supports: 'augment'"):
-        load_config("Caser", "ml-100k", config_dict={"train_mode": "sequence"})
+    with pytest.raises(ConfigError, match="model 'Caser' does not support train_mode 'session_parallel'; it supports: "
+                                          "'augment', 'sequence'"):
+        load_config("Caser", "ml-100k", config_dict={"train_mode": "session_parallel"})
 
 
 def test_a_run_gives_caser_each_example_s_user(tmp_path):

@@ -8,7 +8,7 @@ from gru4recf.data.batching import Batch, Candidates
 from gru4recf.data.sampler import CandidateSampler
 from gru4recf.data.sequence_batches import SequenceBatches
 from gru4recf.data.split import leave_one_out
-from gru4recf.models.registry import build_model, models
+from gru4recf.models.registry import build_model, model_spec, models
 from helpers import small_config, write_pattern_dataset
 from test_models import N_ITEMS, config, features
 
@@ -80,25 +80,31 @@ def test_an_epoch_has_as_many_steps_as_augment_and_shuffles_per_epoch():
 SEQUENCE_MODELS = sorted(name for name, spec in models().items() if "sequence" in spec.train_modes)
 
 
+def user_ids(name: str, rows: int) -> dict:
+    """The keyword giving `rows` rows their user ids, for the models that score users (Caser)."""
+    return {"users": torch.arange(1, rows + 1)} if model_spec(name).needs_users else {}
+
+
 @pytest.mark.parametrize("name", SEQUENCE_MODELS)
 def test_step_outputs_equal_recbole_histories_within_the_first_chunk(name):
     torch.manual_seed(0)
-    model = build_model(name, config(), N_ITEMS, features()).eval()
+    model = build_model(name, config(), N_ITEMS, features(), n_users=3).eval()
     inputs = torch.tensor([[3, 1, 4, 1, 5, 9]])
-    steps, _ = model.encode_steps(inputs)
+    steps, _ = model.encode_steps(inputs, **user_ids(name, 1))
     for t in range(inputs.shape[1]):
         history = inputs[:, : t + 1]
-        assert torch.allclose(steps[:, t], model.encode(history, torch.tensor([t + 1])), atol=1e-6)
+        assert torch.allclose(steps[:, t], model.encode(history, torch.tensor([t + 1]), **user_ids(name, 1)),
+                              atol=1e-6)
 
 
 @pytest.mark.parametrize("name", SEQUENCE_MODELS)
 def test_carried_state_makes_chunks_equal_one_long_pass(name):
     torch.manual_seed(0)
-    model = build_model(name, config(), N_ITEMS, features()).eval()
-    inputs = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6], [2, 7, 1, 8, 2, 8, 1, 8]])
-    whole, _ = model.encode_steps(inputs)
-    first, hidden = model.encode_steps(inputs[:, :3])
-    second, _ = model.encode_steps(inputs[:, 3:], model.carry(hidden, 2))
+    model = build_model(name, config(), N_ITEMS, features(), n_users=3).eval()
+    inputs, users = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6], [2, 7, 1, 8, 2, 8, 1, 8]]), user_ids(name, 2)
+    whole, _ = model.encode_steps(inputs, **users)
+    first, hidden = model.encode_steps(inputs[:, :3], **users)
+    second, _ = model.encode_steps(inputs[:, 3:], model.carry(hidden, 2), **users)
     assert torch.allclose(torch.cat([first, second], dim=1), whole, atol=1e-6)
 
 

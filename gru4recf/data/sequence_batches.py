@@ -25,12 +25,14 @@ from .split import Examples
 @dataclass
 class Chunk:
     """Steps [c*L, (c+1)*L) of the batch rows still running: `inputs`/`targets` [b, l] (0 = padding),
-    `negatives` [b, l, N] or None. Rows keep the batch's order (longest first)."""
+    `negatives` [b, l, N] or None, `users` [b] each row's user id (for models that need it, else
+    None). Rows keep the batch's order (longest first)."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
     negatives: Optional[torch.Tensor]
     candidates: Optional[Candidates] = None
+    users: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -38,7 +40,8 @@ class SequenceBatch:
     """Users' training sequences (or segments), longest first: `inputs` [B, T] (right-padded with 0),
     `targets` [B, T] the next item at each step (0 where there is none or the step only warms the
     state up), `lengths` [B] steps per row, `negatives` [B, T, N]; `weight` multiplies the batch's
-    mean loss (1 in one process; see `batching.shard_rows`)."""
+    mean loss (1 in one process; see `batching.shard_rows`); `users` [B] each row's user id, for
+    models that need it (else None)."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -46,6 +49,7 @@ class SequenceBatch:
     negatives: Optional[torch.Tensor] = None
     candidates: Optional[Candidates] = None
     weight: float = 1.0
+    users: Optional[torch.Tensor] = None
 
     def to(self, device: torch.device) -> "SequenceBatch":
         return move_to(self, device)
@@ -62,8 +66,9 @@ class SequenceBatch:
         width = int(self.lengths[rows].max())
         negatives = None if self.negatives is None else self.negatives[rows, :width]
         candidates = None if self.candidates is None else self.candidates.rows((rows, slice(0, width)))
+        users = None if self.users is None else self.users[rows]
         return SequenceBatch(self.inputs[rows, :width], self.targets[rows, :width], self.lengths[rows], negatives,
-                             candidates, weight)
+                             candidates, weight, users)
 
     def chunks(self, length: int) -> Iterator[Chunk]:
         """Consecutive chunks of `length` steps; a row leaves once its sequence has ended."""
@@ -75,18 +80,19 @@ class SequenceBatch:
             candidates = self.candidates
             if candidates is not None:
                 candidates = Candidates(candidates.items, candidates.log_q, candidates.target_log_q[:rows, cut])
-            yield Chunk(self.inputs[:rows, cut], self.targets[:rows, cut], negatives, candidates)
+            users = None if self.users is None else self.users[:rows]
+            yield Chunk(self.inputs[:rows, cut], self.targets[:rows, cut], negatives, candidates, users)
 
 
 def segments(starts: np.ndarray, counts: np.ndarray, length: int, warmup: int) -> tuple:
     """Cuts each run (inputs from `starts`, `counts` targets) into segments of at most `length`
-    targets: (first input, warm-up steps, targets) per segment, each [S]."""
+    targets: (first input, warm-up steps, targets, the run it comes from) per segment, each [S]."""
     per_run = -(-counts // length)  # ceil
     run = np.repeat(np.arange(len(starts)), per_run)
     index = np.arange(len(run)) - np.repeat(np.cumsum(per_run) - per_run, per_run)  # segment j of its run
     offset = index * length  # targets before this segment
     warm = np.minimum(offset, warmup)
-    return starts[run] + offset - warm, warm, np.minimum(length, counts[run] - offset)
+    return starts[run] + offset - warm, warm, np.minimum(length, counts[run] - offset), run
 
 
 def user_runs(examples: Examples) -> tuple:
@@ -105,17 +111,20 @@ def user_runs(examples: Examples) -> tuple:
 class SequenceBatches:
     """Shuffled per epoch (seeded by (seed, epoch)); batches hold about `batch_size` targets, so
     an epoch has about ceil(targets / batch_size) optimiser steps. `batch_size` is global: with
-    `world_size` processes each yields its users of every batch (`SequenceBatch.shard`)."""
+    `world_size` processes each yields its users of every batch (`SequenceBatch.shard`). `users`
+    (the user id of every example), when given, puts each row's user id in its batch."""
 
     def __init__(self, items: np.ndarray, examples: Examples, batch_size: int, seed: int = 0,
                  sampler: Optional[NegativeSampler] = None, num_negatives: int = 0,
                  candidate_sampler: Optional[CandidateSampler] = None, segment_length: Optional[int] = None,
-                 warmup: int = 0, rank: int = 0, world_size: int = 1) -> None:
+                 warmup: int = 0, rank: int = 0, world_size: int = 1, users: Optional[np.ndarray] = None) -> None:
         self.items = items
         starts, counts = user_runs(examples)
         self.warm = np.zeros(len(starts), dtype=np.int64)
+        self.users = None if users is None else users[np.unique(examples.starts, return_index=True)[1]]  # per run
         if segment_length is not None:
-            starts, self.warm, counts = segments(starts, counts, segment_length, warmup)
+            starts, self.warm, counts, run = segments(starts, counts, segment_length, warmup)
+            self.users = None if self.users is None else self.users[run]
         self.starts, self.counts = starts, counts
         self.batch_size = batch_size
         self.seed = seed
@@ -145,6 +154,8 @@ class SequenceBatches:
             steps = self.warm[group] + self.counts[group]
             group = group[np.argsort(-steps, kind="stable")]
             batch = self._batch(self.starts[group], self.warm[group], self.counts[group], rng)  # global: rng in step
+            if self.users is not None:
+                batch.users = torch.from_numpy(self.users[group])
             yield batch if self.world_size == 1 else batch.shard(self.rank, self.world_size)
 
     def _batch(self, starts: np.ndarray, warm: np.ndarray, counts: np.ndarray,

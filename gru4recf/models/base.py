@@ -82,12 +82,16 @@ class SequentialRecommender(nn.Module):
     def sequence_loss(self, chunk: Chunk, state: Optional[State]) -> Tuple[torch.Tensor, State]:
         """The summed loss over every step of `chunk` with a target, and the state after it."""
         outputs, state = self.encode_steps(chunk.inputs, state)  # [B, L, E]
+        return self._steps_loss(outputs, chunk), state
+
+    def _steps_loss(self, outputs: torch.Tensor, chunk: Chunk) -> torch.Tensor:
+        """The summed loss of the step outputs [B, L, E] at every step of `chunk` with a target."""
         mask = chunk.targets != 0
         candidates = chunk.candidates
         if candidates is not None:
             candidates = Candidates(candidates.items, candidates.log_q, candidates.target_log_q[mask])
         negatives = None if chunk.negatives is None else chunk.negatives[mask]
-        return self._loss(outputs[mask], chunk.targets[mask], negatives, candidates, "sum"), state
+        return self._loss(outputs[mask], chunk.targets[mask], negatives, candidates, "sum")
 
     def full_scores(self, batch: Batch) -> torch.Tensor:
         """Scores of every item id (padding included; callers mask it): [B, n_items]."""

@@ -9,9 +9,15 @@ representation (RecBole's choice of one target per example, the paper's T = 1).
 
 RecBole's loss adds reg_weight times the L2 norms (not squared) of the user and item embeddings,
 the vertical filters, fc1's and fc2's weights and every horizontal filter's weights.
+
+In train_mode 'sequence' a row is read once: the filters run along the whole row, so a window
+position shared by W consecutive targets is convolved once instead of W times, and each target
+max-pools the positions of its own window. The first W - 1 targets of a row (histories shorter
+than W, whose windows end in padding rows) take their windows' sums from running sums over the
+filter rows. Every target's representation is the one `encode` gives its history.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +26,13 @@ from torch import nn
 from ..config import checks as c
 from ..config.settings import setting
 from ..data.batching import Batch
+from ..data.sequence_batches import Chunk
 from ..errors import ConfigError
 from .base import SequentialRecommender, loss_type_setting
 from .spec import Catalogue, ModelSettings, ModelSpec
+
+
+HEIGHT_GROUPS = 4  # train_mode 'sequence': filter heights in this many products (fewer zero rows than one)
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,112 @@ class Caser(SequentialRecommender):
         hidden = torch.relu(self.fc1(self.dropout(torch.cat(parts, dim=1))))  # [B, E]
         return torch.relu(self.fc2(torch.cat([hidden, self.user_embedding(users)], dim=1)))  # [B, E]
 
+    def encode_steps(self, inputs: torch.Tensor, state: Optional[torch.Tensor] = None,
+                     users: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """[b, l] item ids following `state` (the row's last W - 1 ids read before, or fewer if the
+        row is that short so far; None at its start) and [b] user ids -> the representation after
+        every step [b, l, E] (each `encode` of the row up to it) and the state after the chunk."""
+        if users is None:
+            raise TypeError("Caser scores a user's history: its batches need user ids (chunk.users)")
+        ids = inputs if state is None else torch.cat([state, inputs], dim=1)  # [b, P + l]
+        first, width = ids.shape[1] - inputs.shape[1], self.max_history
+        embedded = self.item_embedding(ids)  # [b, P + l, E]
+        filters = self._stacked_filters() if len(self.conv_h) else None
+        parts = []
+        if first < width - 1:  # steps 0..W-2 of the row: histories shorter than W
+            parts.append(self._short_windows(embedded[:, :width - 1])[:, first:])
+        if ids.shape[1] >= width:
+            parts.append(self._full_windows(embedded, filters)[:, max(0, first - width + 1):])
+        hidden = torch.relu(self.fc1(self.dropout(torch.cat(parts, dim=1))))  # [b, l, E]
+        user = self.user_embedding(users).unsqueeze(1).expand(-1, hidden.shape[1], -1)  # [b, l, E]
+        outputs = torch.relu(self.fc2(torch.cat([hidden, user], dim=2)))
+        return outputs, ids[:, max(0, ids.shape[1] - width + 1):]
+
+    @staticmethod
+    def carry(state: torch.Tensor, rows: int) -> torch.Tensor:
+        """The last ids of the first `rows` rows (the rows still running)."""
+        return state[:rows]
+
+    def _stacked_filters(self) -> torch.Tensor:
+        """Every horizontal filter zero-padded to W rows: [W (row k), E, W (height h), nh]."""
+        width = self.max_history
+        return torch.stack([F.pad(conv.weight[:, 0].permute(1, 2, 0), (0, 0, 0, 0, 0, width - height))
+                            for height, conv in enumerate(self.conv_h, start=1)], dim=2)
+
+    def _full_windows(self, embedded: torch.Tensor, filters: Optional[torch.Tensor]) -> torch.Tensor:
+        """[b, T, E] embedded row -> the convolution features [b, T - W + 1, F] of its windows of
+        W items (window a: items a..a+W-1), in `encode`'s order (vertical, then horizontal by height)."""
+        width, (b, steps, size) = self.max_history, embedded.shape
+        parts = []
+        if self.conv_v is not None:  # each embedding column is a 1-channel signal
+            rows = embedded.transpose(1, 2).reshape(b * size, 1, steps)
+            vertical = F.conv1d(rows, self.conv_v.weight.view(-1, 1, width), self.conv_v.bias)  # [b*E, nv, T-W+1]
+            parts.append(vertical.view(b, size, -1, steps - width + 1).permute(0, 3, 2, 1).flatten(2))
+        if filters is not None:
+            parts.append(self._full_horizontal(embedded, filters))
+        return torch.cat(parts, dim=2)
+
+    def _full_horizontal(self, embedded: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+        """The horizontal features [b, T - W + 1, W * nh] of every window of W items: each filter at
+        every start s of the row (one product per group of heights, over as many rows as the group's
+        tallest filter; rows past the end read zeros), then a sliding max over each window's starts."""
+        width, (b, steps, _) = self.max_history, embedded.shape
+        windows = F.pad(embedded, (0, 0, 0, width - 1)).unfold(1, width, 1).transpose(2, 3)  # [b, T, W, E]
+        biases = torch.stack([conv.bias for conv in self.conv_h])  # [W (h), nh]
+        tallest = {round(width * (g + 1) / HEIGHT_GROUPS) for g in range(HEIGHT_GROUPS)} - {0}
+        pooled, low = [], 0
+        for high in sorted(tallest):  # heights low+1..high read the window's first `high` rows
+            group = windows[:, :, :high].flatten(2) @ filters[:high, :, low:high].flatten(0, 1).flatten(1)
+            starts = (group + biases[low:high].flatten()).view(b, steps, high - low, -1).permute(0, 2, 3, 1)
+            pooled += [F.max_pool1d(starts[:, height - low - 1], width - height + 1, stride=1)[:, :, :steps - width + 1]
+                       for height in range(low + 1, high + 1)]  # window a: max over its starts a..a+W-h
+            low = high
+        return torch.relu(torch.cat(pooled, dim=1)).transpose(1, 2)  # [b, T - W + 1, W * nh]
+
+    def _short_windows(self, embedded: torch.Tensor) -> torch.Tensor:
+        """[b, M, E] the first M <= W - 1 embedded items of a row -> the features [b, M, F] of its
+        first M histories (history m: items 0..m-1, then W - m padding rows, as `_window` pads).
+        With D = item - padding embeddings, a filter covering r real items sums to its sum over
+        padding rows alone plus its first r rows' sum over D: running sums over the filter rows."""
+        width, (b, steps, size) = self.max_history, embedded.shape
+        padding = self.item_embedding.weight[0].detach()  # [E]; no gradient, as through the lookup
+        offsets = embedded - padding  # [b, M, E]
+        parts = []
+        if self.conv_v is not None:
+            weights = self.conv_v.weight.view(-1, width)  # [nv, W]
+            sums = (offsets.unsqueeze(2) * weights[:, :steps].t().unsqueeze(-1)).cumsum(dim=1)  # [b, M, nv, E]
+            fixed = weights.sum(1, keepdim=True) * padding + self.conv_v.bias.unsqueeze(1)  # [nv, E]
+            parts.append((sums + fixed).flatten(2))  # [b, M, nv * E]
+        if len(self.conv_h):
+            parts.append(self._short_horizontal(offsets, padding))
+        return torch.cat(parts, dim=2)
+
+    def _short_horizontal(self, offsets: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """The horizontal features [b, M, W * nh] of the first M histories. Filter h at start s of
+        history m covers r = clamp(m - s, 0, h) real items: its all-padding sum and bias plus the
+        running sum over its first r rows of D at s."""
+        width, (b, steps, _) = self.max_history, offsets.shape
+        m = torch.arange(1, steps + 1, device=offsets.device).view(-1, 1)  # [M, 1]
+        kernels = [conv.weight[:, 0].permute(1, 2, 0) for conv in self.conv_h]  # [h, E, nh] each
+        products = offsets @ torch.cat(kernels).permute(1, 0, 2).flatten(1)  # [b, M, sum h * nh]: row k of filter h
+        per_filter = products.split([kernel.shape[0] * kernel.shape[2] for kernel in kernels], dim=2)
+        features = []
+        for height, (kernel, conv, own) in enumerate(zip(kernels, self.conv_h, per_filter), start=1):  # own [b, M, h * nh]
+            starts = min(width - height + 1, steps)  # the starts some history reads items at
+            s = torch.arange(starts, device=offsets.device).view(-1, 1)
+            k = torch.arange(height, device=offsets.device).view(1, -1)
+            at = ((s + k).clamp(max=steps - 1) * height + k).flatten()  # item s + k times filter row k
+            rows = own.reshape(b, steps * height, -1).index_select(1, at).view(b, starts, height, -1)
+            rows = rows.masked_fill((s + k >= steps).unsqueeze(-1), 0.0).cumsum(dim=2)  # [b, S, h (r - 1), nh]
+            fixed = padding @ kernel.sum(0) + conv.bias  # [nh]: the filter over padding rows only
+            running = torch.cat([rows.new_zeros(b, starts, 1, rows.shape[-1]), rows], dim=2) + fixed  # r = 0..h
+            s = torch.arange(width - height + 1, device=offsets.device).view(1, -1)  # every start of the filter
+            r = (m - s).clamp(min=0).clamp(max=height)  # [M, W - h + 1]
+            index = s.clamp(max=starts - 1) * (height + 1) + r  # r = 0 (all padding): any start reads the same
+            values = running.flatten(1, 2).index_select(1, index.flatten()).view(b, steps, -1, rows.shape[-1])
+            features.append(values.amax(dim=2))  # [b, M, nh]
+        return torch.relu(torch.cat(features, dim=2))  # relu(max) = max(relu) over the starts: [b, M, W * nh]
+
     def regularisation(self) -> torch.Tensor:
         """RecBole's reg terms: reg_weight * (sum of the L2 norms of the weights it names)."""
         weights = [self.user_embedding.weight, self.item_embedding.weight] + \
@@ -110,10 +226,18 @@ class Caser(SequentialRecommender):
         output = self.encode(batch.history, batch.lengths, batch.users)
         return self._loss(output, batch.targets, batch.negatives, batch.candidates, "mean") + self.regularisation()
 
+    def sequence_loss(self, chunk: Chunk, state: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The summed loss at every target of `chunk` plus `regularisation` once per target, so the
+        trainer's mean over a batch's targets adds it once, as `loss` does."""
+        outputs, state = self.encode_steps(chunk.inputs, state, chunk.users)
+        targets = int((chunk.targets != 0).sum())
+        return self._steps_loss(outputs, chunk) + targets * self.regularisation(), state
+
     def full_scores(self, batch: Batch) -> torch.Tensor:
         return self.encode(batch.history, batch.lengths, batch.users) @ self.item_embedding.weight.t()
 
 
 MODEL = ModelSpec("Caser", CaserSettings, Caser,
                   "Tang & Wang, Personalized Top-N Sequential Recommendation via Convolutional Sequence "
-                  "Embedding (WSDM 2018)", needs_users=True)
+                  "Embedding (WSDM 2018)", needs_users=True, train_modes=("augment", "sequence"),
+                  defaults={"segment_length": None, "chunk_length": 100})  # whole rows: each window position once

@@ -73,9 +73,9 @@ class ModelSpec:
         if unknown or (self.fitted and self.train_modes):
             raise TypeError(f"model {self.name}: train_modes {self.train_modes} must be a subset of {TRAIN_MODES} "
                             "(empty for a fitted model)")
-        if self.needs_users and {"sequence", "session_parallel"} & set(self.train_modes):
-            raise TypeError(f"model {self.name}: train_modes 'sequence' and 'session_parallel' batches carry no user "
-                            "ids, which it needs")
+        if self.needs_users and "session_parallel" in self.train_modes:
+            raise TypeError(f"model {self.name}: train_mode 'session_parallel' batches carry no user ids, which it "
+                            "needs")
 
     def build(self, settings: ModelSettings, catalogue: Catalogue) -> nn.Module:
         """The model for `settings` over `catalogue`, freshly initialised (or unfitted)."""

@@ -79,7 +79,7 @@ class SequenceMode:
                 users: Optional[np.ndarray] = None) -> SequenceBatches:
         return SequenceBatches(items, examples, sampling.batch_size, sampling.seed, sampling.sampler,
                                sampling.num_negatives, sampling.candidates, segment_length=self.segment_length,
-                               warmup=self.warmup, rank=sampling.rank, world_size=sampling.world_size)
+                               warmup=self.warmup, rank=sampling.rank, world_size=sampling.world_size, users=users)
 
     def backward(self, model: torch.nn.Module, runner: StepRunner, batch: SequenceBatch,
                  check: LossCheck) -> torch.Tensor:
