@@ -52,6 +52,7 @@ from gru4recf.plots import FORMATS, pyplot  # matplotlib is imported by pyplot()
 ROOT = Path(__file__).resolve().parent.parent
 FASTEST_FIRST = ("sequence", "augment")
 TABLE_METRICS = ("recall@10", "mrr@10", "ndcg@10")
+RUN_KEYS = {"model", "seed", "num_threads", "show_progress", "train_mode", "epochs"}  # the settings every row names
 TITLES = {"recall@10": "Recall@10", "mrr@10": "MRR@10", "ndcg@10": "NDCG@10"}
 
 
@@ -105,19 +106,25 @@ def mean_std(values: Sequence[float]) -> tuple:
 
 
 def summaries(runs: List[dict]) -> List[dict]:
-    """Per (model, mode, epochs cap: a run given `epochs` is not pooled with runs to early stopping),
+    """Per (model, mode, epochs cap: a run given `epochs` is not pooled with runs to early stopping,
+    and any setting some runs were given and others not, which the row's mode then names),
     in the order the runs first name them: the test metrics' mean and standard
     deviation and the mean best epoch over the finished runs, the median of the runs' median
     epoch seconds (killed runs too: their epochs were measured), the median wall seconds of the
     finished runs (seconds to early stopping) and the largest peak RSS of all of them."""
     groups: Dict[tuple, List[dict]] = {}
+    shared = set.intersection(*({(key, repr(value)) for key, value in run.get("settings", {}).items()}
+                                for run in runs)) if runs else set()
     for run in runs:
-        groups.setdefault((run["model"], run["mode"], run.get("settings", {}).get("epochs")), []).append(run)
+        settings = run.get("settings", {})
+        extra = tuple(sorted((key, value) for key, value in settings.items()
+                             if key not in RUN_KEYS and (key, repr(value)) not in shared))
+        groups.setdefault((run["model"], run["mode"], settings.get("epochs"), extra), []).append(run)
     out = []
-    for (model, mode, epochs), members in groups.items():
+    for (model, mode, epochs, extra), members in groups.items():
         done = [run for run in members if run["returncode"] == 0]
         epoch_seconds = [run["epoch_seconds_median"] for run in members if run["epoch_seconds_median"] is not None]
-        row = {"model": model, "mode": mode, "epochs": epochs, "seeds": [run["seed"] for run in done],
+        row = {"model": model, "mode": mode, "epochs": epochs, "extra": dict(extra), "seeds": [run["seed"] for run in done],
                "failed": [{"seed": run["seed"], "returncode": run["returncode"], "wall_seconds": run["wall_seconds"]}
                           for run in members if run["returncode"] != 0],
                "best_epoch_mean": mean_std([run["best_epoch"] for run in done])[0],
@@ -170,6 +177,7 @@ def cells(row: dict, pm: str = " ± ") -> List[str]:
     per_epoch = fmt(row["epoch_seconds_median"], 2) if fit is None else f"fit {fit:.2f}"
     epochs = row.get("epochs")
     mode = row["mode"] + ("" if epochs is None else f", {epochs} epoch" + ("s" if epochs != 1 else ""))
+    mode += "".join(f", {key}={value}" for key, value in row.get("extra", {}).items())
     return [row["model"], mode, seeds_cell(row), *(mean_pm_std(row, m, pm) for m in TABLE_METRICS),
             fmt(row["best_epoch_mean"], 1), per_epoch, stop,
             f"{row['peak_rss_mib_max']:.0f}"]

@@ -359,3 +359,12 @@ def test_protocols_runs_one_model_under_both_protocols_and_measures_leakage(tmp_
     markdown = run_script(str(BENCHMARKS / "protocols.py"), "--markdown", str(out))
     assert markdown.stdout.splitlines()[0].startswith("| dataset | model | protocol |")
     assert markdown.stdout.count("| sessynth | GRU4Rec |") == 2
+
+
+def test_zoo_keeps_runs_given_other_keys_apart_and_names_the_keys():
+    tuned = [dict(zoo_run("A", seed, 0.2), settings={"epochs": 8, "segment_length": 10, "dataset": "x"})
+             for seed in (1, 2)]
+    rows = zoo.summaries([dict(zoo_run("A", 1, 0.1), settings={"epochs": 8, "dataset": "x"}), *tuned])
+    assert [row["seeds"] for row in rows] == [[1], [1, 2]]
+    assert [zoo.cells(row)[1] for row in rows] == ["sequence, 8 epochs", "sequence, 8 epochs, segment_length=10"]
+    # a key every run was given (the dataset) names no row
