@@ -124,7 +124,8 @@ def summaries(runs: List[dict]) -> List[dict]:
     for (model, mode, epochs, extra), members in groups.items():
         done = [run for run in members if run["returncode"] == 0]
         epoch_seconds = [run["epoch_seconds_median"] for run in members if run["epoch_seconds_median"] is not None]
-        row = {"model": model, "mode": mode, "epochs": epochs, "extra": dict(extra), "seeds": [run["seed"] for run in done],
+        row = {"model": model, "mode": mode, "epochs": epochs, "extra": dict(extra),
+               "seeds": [run["seed"] for run in done],
                "failed": [{"seed": run["seed"], "returncode": run["returncode"], "wall_seconds": run["wall_seconds"]}
                           for run in members if run["returncode"] != 0],
                "best_epoch_mean": mean_std([run["best_epoch"] for run in done])[0],

@@ -121,8 +121,9 @@ def test_sequence_mode_gradients_are_the_augment_examples():
     model = caser(max_history=4, dropout_prob=0.0, reg_weight=0.01)
     width = max(len(row) for row in ROWS) - 1
     padded = lambda values: values + [0] * (width - len(values))
-    batch = SequenceBatch(torch.tensor([padded(row[:-1]) for row in ROWS]), torch.tensor([padded(row[1:]) for row in ROWS]),
-                          torch.tensor([len(row) - 1 for row in ROWS]), users=torch.tensor(ROW_USERS))
+    inputs, targets = [padded(row[:-1]) for row in ROWS], [padded(row[1:]) for row in ROWS]
+    batch = SequenceBatch(torch.tensor(inputs), torch.tensor(targets), torch.tensor([len(row) - 1 for row in ROWS]),
+                          users=torch.tensor(ROW_USERS))
     total, state = 0.0, None
     for chunk in batch.chunks(3):
         state = None if state is None else model.carry(state, chunk.inputs.shape[0])
@@ -131,10 +132,12 @@ def test_sequence_mode_gradients_are_the_augment_examples():
     (total / batch.num_targets).backward()
     chunked = {name: weight.grad.clone() for name, weight in model.named_parameters()}
     model.zero_grad()
-    examples = [(row[:step + 1], row[step + 1], user) for row, user in zip(ROWS, ROW_USERS) for step in range(len(row) - 1)]
+    examples = [(row[:step + 1], row[step + 1], user)
+                for row, user in zip(ROWS, ROW_USERS) for step in range(len(row) - 1)]
     augment = Batch(torch.tensor([padded(history) for history, _, _ in examples]),
                     torch.tensor([len(history) for history, _, _ in examples]),
-                    torch.tensor([target for _, target, _ in examples]), users=torch.tensor([u for _, _, u in examples]))
+                    torch.tensor([target for _, target, _ in examples]),
+                    users=torch.tensor([user for _, _, user in examples]))
     model.loss(augment).backward()
     for name, weight in model.named_parameters():
         assert torch.allclose(chunked[name], weight.grad, rtol=1e-4, atol=1e-7), name

@@ -198,7 +198,8 @@ class Caser(SequentialRecommender):
         products = offsets @ torch.cat(kernels).permute(1, 0, 2).flatten(1)  # [b, M, sum h * nh]: row k of filter h
         per_filter = products.split([kernel.shape[0] * kernel.shape[2] for kernel in kernels], dim=2)
         features = []
-        for height, (kernel, conv, own) in enumerate(zip(kernels, self.conv_h, per_filter), start=1):  # own [b, M, h * nh]
+        for height, (kernel, conv, own) in enumerate(zip(kernels, self.conv_h, per_filter), start=1):
+            # own [b, M, h * nh]: the products of filter h's rows
             starts = min(width - height + 1, steps)  # the starts some history reads items at
             s = torch.arange(starts, device=offsets.device).view(-1, 1)
             k = torch.arange(height, device=offsets.device).view(1, -1)
