@@ -5,12 +5,12 @@ import torch.nn.functional as F
 
 from gru4recf import run_gru4recf
 from gru4recf.data.batching import Batch
+from gru4recf.data.sequence_batches import SequenceBatch
 from gru4recf.errors import ConfigError
 from gru4recf.experiment import load_config
 from gru4recf.models.caser import Caser
 from gru4recf.models.registry import model_spec
 from gru4recf.models.spec import Catalogue, ModelSpec
-from gru4recf.data.sequence_batches import SequenceBatch
 from helpers import small_config, write_pattern_dataset
 from sequence_invariant import assert_chunks_equal_augment
 

@@ -105,8 +105,13 @@ class Caser(SequentialRecommender):
         for conv in self.conv_h:  # conv1d on [B, E, W] is the Conv2d on [B, 1, W, E], 2x faster on CPUs
             kernel = conv.weight.squeeze(1).transpose(1, 2)  # [nh, 1, h, E] -> [nh, E, h]
             parts.append(torch.relu(F.conv1d(rows, kernel, conv.bias)).amax(dim=2))  # [B, nh, W - h + 1] -> [B, nh]
-        hidden = torch.relu(self.fc1(self.dropout(torch.cat(parts, dim=1))))  # [B, E]
-        return torch.relu(self.fc2(torch.cat([hidden, self.user_embedding(users)], dim=1)))  # [B, E]
+        return self._output(torch.cat(parts, dim=1), self.user_embedding(users))  # [B, E]
+
+    def _output(self, features: torch.Tensor, user: torch.Tensor) -> torch.Tensor:
+        """The convolution features [..., F] and the user's embedding [..., E] -> the representation
+        [..., E]: dropout, ReLU(fc1), joined with the user, ReLU(fc2)."""
+        hidden = torch.relu(self.fc1(self.dropout(features)))
+        return torch.relu(self.fc2(torch.cat([hidden, user], dim=-1)))
 
     def encode_steps(self, inputs: torch.Tensor, state: Optional[torch.Tensor] = None,
                      users: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -118,29 +123,24 @@ class Caser(SequentialRecommender):
         ids = inputs if state is None else torch.cat([state, inputs], dim=1)  # [b, P + l]
         first, width = ids.shape[1] - inputs.shape[1], self.max_history
         embedded = self.item_embedding(ids)  # [b, P + l, E]
-        filters = self._stacked_filters() if len(self.conv_h) else None
         parts = []
         if first < width - 1:  # steps 0..W-2 of the row: histories shorter than W
             parts.append(self._short_windows(embedded[:, :width - 1])[:, first:])
         if ids.shape[1] >= width:
-            parts.append(self._full_windows(embedded, filters)[:, max(0, first - width + 1):])
-        hidden = torch.relu(self.fc1(self.dropout(torch.cat(parts, dim=1))))  # [b, l, E]
-        user = self.user_embedding(users).unsqueeze(1).expand(-1, hidden.shape[1], -1)  # [b, l, E]
-        outputs = torch.relu(self.fc2(torch.cat([hidden, user], dim=2)))
-        return outputs, ids[:, max(0, ids.shape[1] - width + 1):]
+            parts.append(self._full_windows(embedded)[:, max(0, first - width + 1):])
+        user = self.user_embedding(users).unsqueeze(1).expand(-1, inputs.shape[1], -1)  # [b, l, E]
+        return self._output(torch.cat(parts, dim=1), user), ids[:, max(0, ids.shape[1] - width + 1):]
 
     @staticmethod
     def carry(state: torch.Tensor, rows: int) -> torch.Tensor:
         """The last ids of the first `rows` rows (the rows still running)."""
         return state[:rows]
 
-    def _stacked_filters(self) -> torch.Tensor:
-        """Every horizontal filter zero-padded to W rows: [W (row k), E, W (height h), nh]."""
-        width = self.max_history
-        return torch.stack([F.pad(conv.weight[:, 0].permute(1, 2, 0), (0, 0, 0, 0, 0, width - height))
-                            for height, conv in enumerate(self.conv_h, start=1)], dim=2)
+    def _kernels(self) -> List[torch.Tensor]:
+        """Each horizontal filter bank's weights as [h (row), E, nh], heights 1..W."""
+        return [conv.weight[:, 0].permute(1, 2, 0) for conv in self.conv_h]
 
-    def _full_windows(self, embedded: torch.Tensor, filters: Optional[torch.Tensor]) -> torch.Tensor:
+    def _full_windows(self, embedded: torch.Tensor) -> torch.Tensor:
         """[b, T, E] embedded row -> the convolution features [b, T - W + 1, F] of its windows of
         W items (window a: items a..a+W-1), in `encode`'s order (vertical, then horizontal by height)."""
         width, (b, steps, size) = self.max_history, embedded.shape
@@ -149,16 +149,18 @@ class Caser(SequentialRecommender):
             rows = embedded.transpose(1, 2).reshape(b * size, 1, steps)
             vertical = F.conv1d(rows, self.conv_v.weight.view(-1, 1, width), self.conv_v.bias)  # [b*E, nv, T-W+1]
             parts.append(vertical.view(b, size, -1, steps - width + 1).permute(0, 3, 2, 1).flatten(2))
-        if filters is not None:
-            parts.append(self._full_horizontal(embedded, filters))
+        if len(self.conv_h):
+            parts.append(self._full_horizontal(embedded))
         return torch.cat(parts, dim=2)
 
-    def _full_horizontal(self, embedded: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+    def _full_horizontal(self, embedded: torch.Tensor) -> torch.Tensor:
         """The horizontal features [b, T - W + 1, W * nh] of every window of W items: each filter at
         every start s of the row (one product per group of heights, over as many rows as the group's
         tallest filter; rows past the end read zeros), then a sliding max over each window's starts."""
         width, (b, steps, _) = self.max_history, embedded.shape
         windows = F.pad(embedded, (0, 0, 0, width - 1)).unfold(1, width, 1).transpose(2, 3)  # [b, T, W, E]
+        filters = torch.stack([F.pad(kernel, (0, 0, 0, 0, 0, width - kernel.shape[0])) for kernel in self._kernels()],
+                              dim=2)  # zero-padded to W rows: [W (row k), E, W (height h), nh]
         biases = torch.stack([conv.bias for conv in self.conv_h])  # [W (h), nh]
         tallest = {round(width * (g + 1) / HEIGHT_GROUPS) for g in range(HEIGHT_GROUPS)} - {0}
         pooled, low = [], 0
@@ -194,7 +196,7 @@ class Caser(SequentialRecommender):
         running sum over its first r rows of D at s."""
         width, (b, steps, _) = self.max_history, offsets.shape
         m = torch.arange(1, steps + 1, device=offsets.device).view(-1, 1)  # [M, 1]
-        kernels = [conv.weight[:, 0].permute(1, 2, 0) for conv in self.conv_h]  # [h, E, nh] each
+        kernels = self._kernels()
         products = offsets @ torch.cat(kernels).permute(1, 0, 2).flatten(1)  # [b, M, sum h * nh]: row k of filter h
         per_filter = products.split([kernel.shape[0] * kernel.shape[2] for kernel in kernels], dim=2)
         features = []
