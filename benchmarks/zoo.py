@@ -6,9 +6,9 @@ in its fastest training mode, over seeds, each run a `python run.py` child proce
     python benchmarks/zoo.py --markdown FILE.json [FILE.json ...] [--models=SASRec]
     python benchmarks/zoo.py --plot FILE.json [FILE.json ...]
 
-A model trains in train_mode 'sequence' where its ModelSpec.train_modes has it (one pass per
-history), else in 'augment' (`--train_mode=` forces one for every model; a model without it is an
-error), with its own defaults for everything else; any further --key=value goes to every run
+A model trains in its ModelSpec's `fastest_mode` where it declares one (STAMP: 'augment'), else in
+train_mode 'sequence' where its `train_modes` has it (one pass per history), else in 'augment'
+(`--train_mode=` forces one for every model; a model without it is an error), with its own defaults for everything else; any further --key=value goes to every run
 (`--epochs=3` for a quick look, `--dataset=NAME` for another dataset under --data_path). Runs go
 one at a time. Every figure of a run is read from its results folder (`epochs.jsonl`,
 `results.json`), never from its console: test Recall@10, MRR@10 and NDCG@10 of the best epoch, the
@@ -57,12 +57,15 @@ TITLES = {"recall@10": "Recall@10", "mrr@10": "MRR@10", "ndcg@10": "NDCG@10"}
 
 
 def fastest_mode(spec: ModelSpec, forced: Optional[str] = None) -> str:
-    """The training mode a model runs in: `forced` where given, else 'sequence' where it has it,
-    else 'augment'; 'fitted' for a model fitted instead of trained by gradients."""
+    """The training mode a model runs in: `forced` where given, else its declared `fastest_mode`,
+    else 'sequence' where it has it, else 'augment'; 'fitted' for a model fitted instead of
+    trained by gradients."""
     if spec.fitted:
         return "fitted"
     if forced is not None:
         return forced
+    if spec.fastest_mode is not None:
+        return spec.fastest_mode
     return next(mode for mode in FASTEST_FIRST if mode in spec.train_modes)
 
 

@@ -1,4 +1,5 @@
 """The benchmark tools: the synthetic generator's promises, and the scripts running end to end."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -209,7 +210,10 @@ ZOO_RUN = ["--dataset=toy", "--seeds=1", "--epochs=2", "--MAX_ITEM_LIST_LENGTH=5
 def test_zoo_trains_each_model_in_its_fastest_mode():
     assert zoo.fastest_mode(model_spec("GRU4Rec")) == "sequence"
     assert zoo.fastest_mode(model_spec("BERT4Rec")) == "augment"  # BERT4Rec has no 'sequence' mode
+    assert zoo.fastest_mode(model_spec("STAMP")) == "augment"  # has 'sequence', measured slower
     assert zoo.fastest_mode(model_spec("GRU4Rec"), forced="augment") == "augment"
+    with pytest.raises(TypeError, match="fastest_mode 'session_parallel' is not one of its train_modes"):
+        dataclasses.replace(model_spec("STAMP"), fastest_mode="session_parallel")
 
 
 def zoo_run(model: str, seed: int, ndcg, best_epoch=2, epoch_seconds=1.0, wall=10.0, rss=300.0, returncode=0) -> dict:

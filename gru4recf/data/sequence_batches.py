@@ -96,7 +96,8 @@ def segments(starts: np.ndarray, counts: np.ndarray, length: int, warmup: int) -
 
 
 def user_runs(examples: Examples) -> tuple:
-    """Per user with training examples: (start of the sequence, number of targets).
+    """Per user with training examples: (start of the sequence, number of targets, index of its
+    first example).
 
     Training targets of a user are contiguous and follow the sequence start (both splits put
     them first), so a user's run is inputs items[start : start + count] and targets one further.
@@ -105,7 +106,7 @@ def user_runs(examples: Examples) -> tuple:
     first_target = examples.targets[first_index]
     if np.any(first_target != starts + 1):
         raise ValueError("sequence batches need each user's training targets to start after the first item")
-    return starts.astype(np.int64), counts.astype(np.int64)
+    return starts.astype(np.int64), counts.astype(np.int64), first_index
 
 
 class SequenceBatches:
@@ -119,9 +120,9 @@ class SequenceBatches:
                  candidate_sampler: Optional[CandidateSampler] = None, segment_length: Optional[int] = None,
                  warmup: int = 0, rank: int = 0, world_size: int = 1, users: Optional[np.ndarray] = None) -> None:
         self.items = items
-        starts, counts = user_runs(examples)
+        starts, counts, first = user_runs(examples)
         self.warm = np.zeros(len(starts), dtype=np.int64)
-        self.users = None if users is None else users[np.unique(examples.starts, return_index=True)[1]]  # per run
+        self.users = None if users is None else users[first]  # per run
         if segment_length is not None:
             starts, self.warm, counts, run = segments(starts, counts, segment_length, warmup)
             self.users = None if self.users is None else self.users[run]

@@ -88,7 +88,7 @@ class SessionParallelBatches:
                  candidate_sampler: Optional[CandidateSampler] = None, sampler: Optional[NegativeSampler] = None,
                  num_negatives: int = 0) -> None:
         self.items = items
-        self.starts, self.counts = user_runs(examples)
+        self.starts, self.counts, _ = user_runs(examples)
         self.batch_size = batch_size
         self.seed = seed
         self.candidate_sampler = candidate_sampler

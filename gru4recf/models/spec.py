@@ -4,7 +4,7 @@ The registry, the configuration check, the reference tables and the contract tes
 declarations; nothing else in the package names a model.
 """
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Sequence, Tuple
+from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from torch import nn
 
@@ -50,7 +50,9 @@ class ModelSpec:
     `settings`: its ModelSettings dataclass (RecBole's key names and defaults where RecBole has the
     model); `module`: its class, with a classmethod `build(settings, catalogue)`; `fitted`: fitted
     on the training examples (`fit`) instead of trained by gradients; `train_modes`: the training
-    modes it supports (none when fitted); `needs_users`: its batches must carry user ids;
+    modes it supports (none when fitted); `fastest_mode`: the one whose epoch was measured
+    fastest, where that is not 'sequence' (benchmarks train it in that mode); `needs_users`: its
+    batches must carry user ids;
     `summary`: one line for the docs (the paper); `defaults`: the model's own defaults for global
     keys (its training recipe, as RecBole's model YAML files may hold any key), a layer above the
     package defaults and below the dataset's and the user's."""
@@ -61,6 +63,7 @@ class ModelSpec:
     summary: str
     fitted: bool = False
     train_modes: Tuple[str, ...] = ("augment",)
+    fastest_mode: Optional[str] = None
     needs_users: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -73,6 +76,9 @@ class ModelSpec:
         if unknown or (self.fitted and self.train_modes):
             raise TypeError(f"model {self.name}: train_modes {self.train_modes} must be a subset of {TRAIN_MODES} "
                             "(empty for a fitted model)")
+        if self.fastest_mode is not None and self.fastest_mode not in self.train_modes:
+            raise TypeError(f"model {self.name}: fastest_mode {self.fastest_mode!r} is not one of its train_modes "
+                            f"{self.train_modes}")
         if self.needs_users and "session_parallel" in self.train_modes:
             raise TypeError(f"model {self.name}: train_mode 'session_parallel' batches carry no user ids, which it "
                             "needs")
