@@ -63,6 +63,24 @@ def test_segments_score_every_training_target_once_after_a_bounded_warm_up():
     assert sum(b.num_targets for b in batches) == len(train)
 
 
+def test_one_target_per_segment_after_a_full_warm_up_gives_exactly_the_augment_examples():
+    """The setting results.md uses to tell the sequence machinery from the arrangement of its targets."""
+    _, offsets = user_data(lengths=(7, 3, 12, 5, 9, 20))
+    items = np.arange(1, offsets[-1] + 1)
+    train, window = leave_one_out(offsets)["train"], 5
+    batches = SequenceBatches(items, train, batch_size=6, seed=3, segment_length=1, warmup=window - 1)
+    seen = []
+    for batch in batches:
+        for row, length in enumerate(batch.lengths.tolist()):
+            inputs, targets = batch.inputs[row, :length].numpy(), batch.targets[row, :length].numpy()
+            assert np.count_nonzero(targets) == 1 and targets[-1] != 0
+            seen.append((tuple(inputs), int(targets[-1])))
+    expected = []
+    for target in train.targets.tolist():
+        start = offsets[np.searchsorted(offsets, target, side="right") - 1]
+        expected.append((tuple(items[max(start, target - window): target]), int(items[target])))
+    assert sorted(seen) == sorted(expected)
+
 def test_an_epoch_has_as_many_steps_as_augment_and_shuffles_per_epoch():
     items, offsets = user_data(lengths=tuple(range(3, 30)))
     train = leave_one_out(offsets)["train"]
