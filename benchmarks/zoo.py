@@ -27,8 +27,8 @@ results folder and console output are kept beside it (`<json_out stem>.runs/<mod
 `--markdown` prints the table of saved JSON files as Markdown (for docs), each model's rows
 together (so `benchmarks/recbole_zoo.py`'s RecBole rows stand beside ours), with `--models` only
 theirs (a model page's rows); `--plot` draws test NDCG@10 and MRR@10 with standard-deviation error
-bars and the seconds per epoch, one bar per model and mode, of one or more JSON files (each
-model's bars together), as `<first json stem>.png` and `.svg` beside the first (needs matplotlib).
+bars and the seconds per epoch, one labelled bar per row of that table (RecBole's in another
+colour), as `<first json stem>.png` and `.svg` beside the first JSON file (needs matplotlib).
 """
 import argparse
 import io
@@ -217,33 +217,32 @@ def runs_table(runs: List[dict]) -> str:
 
 def plot(paths: Sequence[Path]) -> List[Path]:
     """Test NDCG@10 and MRR@10 (error bars: standard deviation over seeds) and the median seconds
-    per training epoch (log scale), one bar per model and mode, each model's bars together, as
-    `<stem>.png` and `.svg` beside the first JSON file. A model none of whose runs finished has no
-    metric bars; a fitted model has no epoch bar."""
+    per training epoch (log scale), one horizontal bar per model and mode labelled as the table's
+    row, each model's bars together and RecBole's own runs in another colour, as `<stem>.png` and
+    `.svg` beside the first JSON file. A model none of whose runs finished has no metric bars; a
+    fitted model has no epoch bar."""
     runs = [run for path in paths for run in json.loads(path.read_text(encoding="utf-8"))["runs"]]
     rows = by_model(summaries(runs))
     plt = pyplot()
-    figure, axes = plt.subplots(3, 1, figsize=(max(6.0, 1.0 + 0.45 * len(rows)), 12.0))  # one panel per row
-    labels = [row["model"] if cells(row)[1] in ("sequence", "fitted") else f"{row['model']}\n({cells(row)[1]})"
-              for row in rows]
+    figure, axes = plt.subplots(1, 3, sharey=True, figsize=(15.0, max(4.0, 1.5 + 0.28 * len(rows))))
+    labels = [f"{row['model']} ({cells(row)[1]}; seeds {seeds_cell(row)})" for row in rows]
+    colours = ["tab:orange" if row["mode"].startswith("RecBole") else "tab:blue" for row in rows]
     positions = range(len(rows))
     nan = float("nan")  # no bar
     for axis, metric in zip(axes, ("ndcg@10", "mrr@10")):
         means = [nan if row[f"test_{metric}_mean"] is None else row[f"test_{metric}_mean"] for row in rows]
         stds = [nan if row[f"test_{metric}_std"] is None else row[f"test_{metric}_std"] for row in rows]
-        axis.bar(positions, means, yerr=stds, capsize=4, color="tab:blue")
-        axis.set(ylabel=f"test {TITLES[metric]}", title=f"test {TITLES[metric]} (± std over seeds)")
-    axes[2].bar(positions, [nan if row["epoch_seconds_median"] is None else row["epoch_seconds_median"]
-                            for row in rows], color="tab:orange")
-    axes[2].set(ylabel="seconds (median)", title="seconds per training epoch", yscale="log")
+        axis.barh(positions, means, xerr=stds, capsize=3, color=colours)
+        axis.set(xlabel=f"test {TITLES[metric]}", title=f"test {TITLES[metric]} (± std over seeds)")
+    axes[2].barh(positions, [nan if row["epoch_seconds_median"] is None else row["epoch_seconds_median"]
+                             for row in rows], color=colours)
+    axes[2].set(xlabel="seconds (median)", title="seconds per training epoch", xscale="log")
+    axes[0].set_yticks(list(positions), labels, fontsize=8)
+    axes[0].invert_yaxis()  # the table's order, top to bottom
     for axis in axes:
-        axis.set_xticks(list(positions), labels, rotation=35, ha="right", fontsize=8)
-    failed = [f"{row['model']} seed {f['seed']} " + ("killed" if f["returncode"] == "timeout" else
-                                                       f"exit {f['returncode']}") for row in rows for f in row["failed"]]
-    seeds = sorted({run["seed"] for run in runs})
-    figure.suptitle(f"{', '.join(path.name for path in paths)}: seeds {','.join(map(str, seeds))}, "
-                    "train_mode 'sequence' unless named" + (f"; failed: {', '.join(failed)}" if failed else ""),
-                    fontsize=8, wrap=True)
+        axis.grid(axis="x", alpha=0.3)
+    figure.suptitle(f"{', '.join(path.name for path in paths)}: gru4recf in blue, RecBole 1.2.1's own runs in "
+                    "orange", fontsize=8, wrap=True)
     figure.tight_layout()
     written = []
     try:

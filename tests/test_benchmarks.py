@@ -275,7 +275,8 @@ def test_zoo_runs_models_to_their_results_folders_and_tables_them(tmp_path):
     assert drawn.returncode == 0, drawn.stderr
     assert drawn.stdout.split() == [str(tmp_path / "zoo.png"), str(tmp_path / "zoo.svg")]
     assert (tmp_path / "zoo.png").read_bytes()[:4] == b"\x89PNG"
-    assert "test NDCG@10" in (tmp_path / "zoo.svg").read_text()  # text kept as text
+    svg = (tmp_path / "zoo.svg").read_text()
+    assert "test NDCG@10" in svg and f"GRU4Rec ({zoo.cells(saved['summary'][0])[1]}; seeds 1)" in svg  # a row's label
 
     # --resume runs only what the file lacks; --timeout kills a run and records what it finished
     again = run_script(str(BENCHMARKS / "zoo.py"), f"--data_path={data}", "--models=GRU4Rec,BERT4Rec,NARM",
