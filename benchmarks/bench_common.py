@@ -138,13 +138,15 @@ def prepare_data(config: Config, distributed: DistributedContext = SINGLE_PROCES
     return data, make_batches(config, data, run_mode(config), distributed)
 
 
-def environment() -> dict:
-    """What a reader needs to compare figures: threads, CPUs, load, versions."""
+def environment(run_threads: Optional[int] = None) -> dict:
+    """What a reader needs to compare figures: threads, CPUs, load, versions. `run_threads`: the
+    torch threads of the child processes that were measured, where they are not this process's."""
     try:
         load = os.getloadavg()[0]
     except OSError:
         load = None
-    return {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+    threads = torch.get_num_threads() if run_threads is None else run_threads
+    return {"torch_threads": threads, "cpus": os.cpu_count(),
             "load_average_1min": load, "torch": torch.__version__}
 
 

@@ -158,7 +158,7 @@ def main(argv=None) -> int:
                   f"{fmt(run['epoch_seconds_median'], 1)} s/epoch, {run['wall_seconds']:.0f} s", file=sys.stderr,
                   flush=True)
             if out is not None:
-                write_json(str(out), {"environment": environment(), "runs": runs})
+                write_json(str(out), {"environment": environment(args.num_threads), "runs": runs})
     return 0 if all(run["returncode"] == 0 for run in runs) else 1
 
 

@@ -314,8 +314,8 @@ def main(argv=None) -> int:
                   f"(best {run['best_epoch']}), test NDCG@10 {fmt(run['test_ndcg@10'])}, {run['wall_seconds']:.0f} s, "
                   f"peak RSS {run['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
             if out is not None:  # after every run, so that a long benchmark stopped midway keeps what it measured
-                write_json(str(out), {"extra": extra, "seeds": seeds, "environment": environment(), "runs": runs,
-                                      "summary": summaries(runs), "table": summary_table(summaries(runs))})
+                write_json(str(out), {"extra": extra, "seeds": seeds, "environment": environment(args.num_threads),
+                                      "runs": runs, "summary": summaries(runs), "table": summary_table(summaries(runs))})
     print(runs_table(runs))
     print()
     print(summary_table(summaries(runs)))

@@ -249,6 +249,7 @@ def test_zoo_runs_models_to_their_results_folders_and_tables_them(tmp_path):
     saved = json.loads(out.read_text())
     assert [(run["model"], run["mode"], run["seed"]) for run in saved["runs"]] == [("GRU4Rec", "sequence", 1),
                                                                                  ("BERT4Rec", "augment", 1)]
+    assert saved["environment"]["torch_threads"] == 1  # the runs' threads (--num_threads), not this process's
     for run in saved["runs"]:
         folder = tmp_path / run["results_folder"]
         epochs, final = read_epochs(folder), json.loads((folder / "results.json").read_text())
