@@ -81,6 +81,7 @@ def test_one_target_per_segment_after_a_full_warm_up_gives_exactly_the_augment_e
         expected.append((tuple(items[max(start, target - window): target]), int(items[target])))
     assert sorted(seen) == sorted(expected)
 
+
 def test_an_epoch_has_as_many_steps_as_augment_and_shuffles_per_epoch():
     items, offsets = user_data(lengths=tuple(range(3, 30)))
     train = leave_one_out(offsets)["train"]
