@@ -167,6 +167,13 @@ def seeds_cell(row: dict) -> str:
     return str(len(row["seeds"])) + (f" ({failed})" if failed else "")
 
 
+def mode_cell(row: dict) -> str:
+    """The training mode with what capped or changed it: `--epochs` and the extra settings."""
+    epochs = row.get("epochs")
+    mode = row["mode"] + ("" if epochs is None else f", {epochs} epoch" + ("s" if epochs != 1 else ""))
+    return mode + "".join(f", {key}={value}" for key, value in row.get("extra", {}).items())
+
+
 def killed_after(row: dict) -> Optional[float]:
     """The longest wall seconds of a model's killed runs when none of its runs finished: it needs more."""
     killed = [f["wall_seconds"] for f in row["failed"] if f["returncode"] == "timeout"]
@@ -179,10 +186,7 @@ def cells(row: dict, pm: str = " ± ") -> List[str]:
     stop = f"{seconds:.0f}" if seconds is not None else f">{killed:.0f}" if killed is not None else "-"
     fit = row.get("fit_seconds_median")
     per_epoch = fmt(row["epoch_seconds_median"], 2) if fit is None else f"fit {fit:.2f}"
-    epochs = row.get("epochs")
-    mode = row["mode"] + ("" if epochs is None else f", {epochs} epoch" + ("s" if epochs != 1 else ""))
-    mode += "".join(f", {key}={value}" for key, value in row.get("extra", {}).items())
-    return [row["model"], mode, seeds_cell(row), *(mean_pm_std(row, m, pm) for m in TABLE_METRICS),
+    return [row["model"], mode_cell(row), seeds_cell(row), *(mean_pm_std(row, m, pm) for m in TABLE_METRICS),
             fmt(row["best_epoch_mean"], 1), per_epoch, stop,
             f"{row['peak_rss_mib_max']:.0f}"]
 
@@ -225,7 +229,7 @@ def plot(paths: Sequence[Path]) -> List[Path]:
     rows = by_model(summaries(runs))
     plt = pyplot()
     figure, axes = plt.subplots(1, 3, sharey=True, figsize=(15.0, max(4.0, 1.5 + 0.28 * len(rows))))
-    labels = [f"{row['model']} ({cells(row)[1]}; seeds {seeds_cell(row)})" for row in rows]
+    labels = [f"{row['model']} ({mode_cell(row)}; seeds {seeds_cell(row)})" for row in rows]
     colours = ["tab:orange" if row["mode"].startswith("RecBole") else "tab:blue" for row in rows]
     positions = range(len(rows))
     nan = float("nan")  # no bar
