@@ -13,6 +13,7 @@ from gru4recf.data.dataset import SequenceDataset
 from gru4recf.data.features import FeatureField
 from gru4recf.data.sequence_batches import Chunk
 from gru4recf.data.split import leave_one_out
+from gru4recf.models.base import SequentialRecommender
 from gru4recf.models.losses import BATCH_LOSSES
 from gru4recf.models.spec import Catalogue, ModelSpec
 from gru4recf.training.checkpoint import read_checkpoint, save_checkpoint
@@ -104,6 +105,12 @@ def check_losses(spec: ModelSpec, values: dict) -> None:
         assert torch.isfinite(model.item_embedding.weight.grad).all(), loss_type
 
 
+# Weights whose gradient is zero by construction, kept because RecBole has them (its state_dict copies
+# over): FDSA's last attention bias adds the same score to every feature before a softmax over them.
+# Rounding used to give it a tiny gradient, so whether Adam moved it depended on the platform.
+NO_GRADIENT = {"FDSA": {"feature_att_layer.projection.2.bias"}}
+
+
 def check_one_step_changes_every_weight(spec: ModelSpec, values: dict) -> None:
     torch.manual_seed(0)
     model = build(spec, values)
@@ -111,7 +118,8 @@ def check_one_step_changes_every_weight(spec: ModelSpec, values: dict) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     model.loss(batch()).backward()
     optimizer.step()
-    unchanged = [k for k, v in model.named_parameters() if torch.equal(v, before[k])]
+    exempt = NO_GRADIENT.get(spec.name, set())
+    unchanged = [k for k, v in model.named_parameters() if torch.equal(v, before[k]) and k not in exempt]
     assert not unchanged, unchanged
 
 
@@ -127,8 +135,9 @@ def check_checkpoint_round_trip(spec: ModelSpec, values: dict, tmp_path: Path) -
 
 
 def check_sequence_loss(spec: ModelSpec, values: dict) -> None:
-    """train_mode 'sequence': a finite summed loss, and the step outputs at the last item equal the
-    representation that full ranking scores."""
+    """train_mode 'sequence': a finite summed loss, and, for a model that reads steps in order
+    (it overrides `encode_steps`; not BERT4Rec's bidirectional windows, tested in test_bert4rec.py), the step
+    outputs at the last item equal the representation that full ranking scores."""
     torch.manual_seed(0)
     model = build(spec, values).eval()
     inputs, targets = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]]), torch.tensor([[2, 3, 4, 5], [6, 7, 0, 0]])
@@ -140,6 +149,8 @@ def check_sequence_loss(spec: ModelSpec, values: dict) -> None:
         candidates = Candidates(torch.tensor([5, 7, 2]), torch.zeros(3), torch.zeros(2, 4))
         batch_loss, _ = model.sequence_loss(Chunk(inputs, targets, None, candidates, users), None)
         assert batch_loss.dim() == 0 and torch.isfinite(batch_loss), loss_type
+    if type(model).encode_steps is SequentialRecommender.encode_steps:  # not read step by step
+        return
     steps, _ = model.encode_steps(inputs, users=users) if spec.needs_users else model.encode_steps(inputs)
     last = steps[torch.arange(2), torch.tensor([3, 1])] @ model.item_embedding.weight.t()
     if getattr(model, "item_bias", None) is not None:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from gru4recf.data.batching import Batch
+from gru4recf.data.sequence_batches import Chunk
 from gru4recf.errors import ConfigError
 from gru4recf.experiment import load_config
 from gru4recf.models.registry import build_model
@@ -142,6 +143,37 @@ def test_sampled_softmax_is_a_config_error():
         load_config("BERT4Rec", "ml-100k", config_dict={"sampled_softmax": {"num_samples": 10, "alpha": 0.5}})
 
 
-def test_sequence_mode_is_a_config_error_naming_the_supported_mode():
-    with pytest.raises(ConfigError, match="BERT4Rec' does not support train_mode 'sequence'.*'augment'"):
-        load_config("BERT4Rec", "ml-100k", config_dict={"train_mode": "sequence"})
+def test_session_parallel_mode_is_a_config_error_naming_the_supported_modes():
+    with pytest.raises(ConfigError, match="BERT4Rec' does not support train_mode 'session_parallel'.*'augment'"):
+        load_config("BERT4Rec", "ml-100k", config_dict={"train_mode": "session_parallel"})
+
+
+def test_sequence_mode_window_is_the_row_with_its_last_target_appended():
+    inputs = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0]])
+    targets = torch.tensor([[0, 0, 6, 9], [8, 2, 0, 0]])  # row 0: two warm-up steps, then targets 6 and 9
+    items, lengths = model().windows(Chunk(inputs, targets, None))
+    assert items.tolist() == [[3, 4, 5, 6, 9], [7, 8, 2, 0, 0]] and lengths.tolist() == [5, 3]
+
+
+def test_sequence_loss_is_the_cloze_loss_of_the_windows_scaled_to_the_chunk_s_targets():
+    net = model(ft_ratio=0.0, mask_ratio=0.5).eval()
+    inputs, targets = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0]]), torch.tensor([[0, 0, 6, 9], [8, 2, 0, 0]])
+    torch.manual_seed(4)
+    loss, state = net.sequence_loss(Chunk(inputs, targets, None), None)
+    torch.manual_seed(4)  # the same draws over the windows written out by hand
+    masked, scored = net.draw_masks(torch.tensor([[3, 4, 5, 6, 9], [7, 8, 2, 0, 0]]), torch.tensor([5, 3]))
+    assert state is None and (scored != 0).any()
+    assert torch.allclose(loss, 4 * net.cloze_loss(masked, scored), atol=1e-6)  # the chunk has 4 targets
+
+
+def test_sequence_mode_needs_windows_that_fit_the_positions_in_one_chunk():
+    sequence = {"train_mode": "sequence"}
+    config = load_config("BERT4Rec", "ml-100k", config_dict=sequence)  # its defaults: windows of 0 + 49 + 1
+    assert (config["segment_length"], config["warmup_length"]) == (49, 0)
+    with pytest.raises(ConfigError, match=r"warmup_length 10 \+ segment_length 40 \+ 1 = 51 does not fit; "
+                                          r"set warmup_length \+ segment_length <= 49"):
+        load_config("BERT4Rec", "ml-100k", config_dict={**sequence, "warmup_length": 10, "segment_length": 40})
+    with pytest.raises(ConfigError, match="segment_length None"):
+        load_config("BERT4Rec", "ml-100k", config_dict={**sequence, "segment_length": None})
+    with pytest.raises(ConfigError, match=r"chunk_length 20 is shorter than warmup_length \+ segment_length = 49"):
+        load_config("BERT4Rec", "ml-100k", config_dict={**sequence, "chunk_length": 20})

@@ -2,8 +2,12 @@
 `gru4recf.models` entry-point group (an installed dist-info) is validated, meets the model
 contract, trains (or is fitted) through run_gru4recf, and is saved, loaded and asked to recommend
 exactly like the built-in models."""
+import os
 import re
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -261,3 +265,10 @@ def test_the_early_command_line_check_leaves_a_plugin_s_model_and_keys_to_the_fu
     args = ["--model=MeanPool", f"--data_path={tmp_path}", f"--log_dir={tmp_path / 'log'}", "--pool_dropout=1.5"]
     assert main(args) == 2
     assert "'pool_dropout' has value 1.5" in capsys.readouterr().err  # the full check's message, not 'unknown'
+
+
+def test_zoo_names_a_mode_a_plugin_model_lacks(plugins, tmp_path):
+    zoo = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo.py"  # MeanPool has only 'augment'
+    done = subprocess.run([sys.executable, str(zoo), "--models=GRU4Rec,MeanPool", "--train_mode=sequence"],
+                          env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}, capture_output=True, text=True)
+    assert done.returncode == 2 and "--train_mode=sequence: not a mode of MeanPool" in done.stderr

@@ -12,6 +12,13 @@ a history are scored (the others stay masked in the input). With loss_type BPR e
 position gets one uniform negative not in its history, drawn here too (the batch's negatives are
 for the example's target, which the cloze objective does not score).
 
+train_mode 'sequence' (the paper's own procedure, which reads each user's sequence in windows
+instead of RecBole's one history per target): each training row, a segment's warm-up and its
+targets, becomes one window, its items with the last target appended, masked as above. An epoch
+then reads each item about (warmup_length + segment_length) / segment_length times instead of
+about MAX_ITEM_LIST_LENGTH times, so it is that much cheaper and scores that many fewer masks;
+consecutive windows of a user overlap by warmup_length items (the paper's sliding window).
+
 To rank items after a history, [MASK] is appended after it and the output there scores every
 item; a history of MAX_ITEM_LIST_LENGTH items loses its oldest one so that the input fits the
 position table. The [MASK] id is never a candidate: `full_scores` has one column per item id.
@@ -33,6 +40,7 @@ from torch import nn
 from ..config import checks as c
 from ..config.settings import setting
 from ..data.batching import Batch
+from ..data.sequence_batches import Chunk
 from ..errors import ConfigError
 from .base import SequentialRecommender, loss_type_setting
 from .spec import Catalogue, ModelSettings, ModelSpec
@@ -73,10 +81,31 @@ class BERT4RecSettings(ModelSettings):
             raise ConfigError(f"model 'BERT4Rec' scores int(mask_ratio * MAX_ITEM_LIST_LENGTH) masked items per "
                               f"history: mask_ratio {values['mask_ratio']} with MAX_ITEM_LIST_LENGTH {length} "
                               "scores none; raise mask_ratio")
+        check_windows_fit_positions(values)
         if values.get("sampled_softmax") is not None:
             raise ConfigError("model 'BERT4Rec' scores its masked items against every item: sampled_softmax does "
                               "not apply; set it to None")
         return []
+
+
+def check_windows_fit_positions(values: Dict[str, Any]) -> None:
+    """train_mode 'sequence': a window (warm-up, targets and the last target) must fit the
+    MAX_ITEM_LIST_LENGTH positions and be read as one chunk. A ConfigError naming the keys."""
+    if values.get("train_mode") != "sequence":
+        return
+    positions = values["MAX_ITEM_LIST_LENGTH"]
+    segment, warmup, chunk = values.get("segment_length"), values.get("warmup_length"), values.get("chunk_length")
+    warmup = positions if warmup is None else warmup
+    if segment is None or warmup + segment + 1 > positions:
+        found = "segment_length None (whole sequences)" if segment is None else \
+            f"warmup_length {warmup} + segment_length {segment} + 1 = {warmup + segment + 1}"
+        raise ConfigError(f"model 'BERT4Rec' in train_mode 'sequence' reads each row as one window of its items "
+                          f"and its last target over {positions} positions (MAX_ITEM_LIST_LENGTH): {found} does "
+                          f"not fit; set warmup_length + segment_length <= {positions - 1}")
+    if chunk is not None and chunk < warmup + segment:
+        raise ConfigError(f"model 'BERT4Rec' in train_mode 'sequence' masks each window as a whole: chunk_length "
+                          f"{chunk} is shorter than warmup_length + segment_length = {warmup + segment}; "
+                          "raise chunk_length or leave it None")
 
 
 class BERT4Rec(SequentialRecommender):
@@ -191,11 +220,35 @@ class BERT4Rec(SequentialRecommender):
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """The cloze loss of the batch's histories under freshly drawn masks (its targets are not used)."""
-        masked, targets = self.draw_masks(batch.history, batch.lengths)
-        negatives = self.draw_negatives(batch.history) if self.loss_type == "BPR" else None
+        return self._masked_loss(batch.history, batch.lengths)
+
+    def _masked_loss(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The mean cloze loss of [B, L] right-padded rows of `lengths` items under freshly drawn masks."""
+        masked, targets = self.draw_masks(items, lengths)
+        negatives = self.draw_negatives(items) if self.loss_type == "BPR" else None
         return self.cloze_loss(masked, targets, negatives)
+
+    @staticmethod
+    def windows(chunk: Chunk) -> Tuple[torch.Tensor, torch.Tensor]:
+        """train_mode 'sequence': ([b, l + 1] each row's items with its last target appended, [b]
+        their lengths)."""
+        lengths = (chunk.inputs != 0).sum(dim=1)  # [b]
+        rows = torch.arange(len(lengths), device=lengths.device)
+        items = torch.cat([chunk.inputs, chunk.inputs.new_zeros(len(lengths), 1)], dim=1)  # [b, l + 1]
+        items[rows, lengths] = chunk.targets[rows, lengths - 1]
+        return items, lengths + 1
+
+    def sequence_loss(self, chunk: Chunk, state: Optional[torch.Tensor]) -> Tuple[torch.Tensor, None]:
+        """train_mode 'sequence': the cloze loss of each row's window under freshly drawn masks,
+        times the chunk's targets, so that the trainer's mean over the batch's targets is the mean
+        cloze loss. A row is one chunk (`check_windows_fit_positions`), so no state is carried."""
+        if state is not None:
+            raise ValueError("BERT4Rec masks a window as a whole: a row must be one chunk")
+        items, lengths = self.windows(chunk)
+        return self._masked_loss(items, lengths) * int((chunk.targets != 0).sum()), None
 
 
 MODEL = ModelSpec("BERT4Rec", BERT4RecSettings, BERT4Rec,
                   "Sun et al., BERT4Rec: Sequential Recommendation with Bidirectional Encoder Representations "
-                  "from Transformer (CIKM 2019)")
+                  "from Transformer (CIKM 2019)", train_modes=("augment", "sequence"),
+                  defaults={"segment_length": 49, "warmup_length": 0})  # windows of 50 = MAX_ITEM_LIST_LENGTH
