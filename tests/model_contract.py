@@ -134,6 +134,12 @@ def check_checkpoint_round_trip(spec: ModelSpec, values: dict, tmp_path: Path) -
     assert torch.equal(model.full_scores(batch()), fresh.full_scores(batch()))
 
 
+def reads_step_by_step(spec: ModelSpec) -> bool:
+    """Whether the model's 'sequence' mode reads a row in order (it overrides `encode_steps`), so
+    that each step's output is that of its prefix; BERT4Rec's bidirectional windows do not."""
+    return spec.module.encode_steps is not SequentialRecommender.encode_steps
+
+
 def check_sequence_loss(spec: ModelSpec, values: dict) -> None:
     """train_mode 'sequence': a finite summed loss, and, for a model that reads steps in order
     (it overrides `encode_steps`; not BERT4Rec's bidirectional windows, tested in test_bert4rec.py), the step
@@ -149,7 +155,7 @@ def check_sequence_loss(spec: ModelSpec, values: dict) -> None:
         candidates = Candidates(torch.tensor([5, 7, 2]), torch.zeros(3), torch.zeros(2, 4))
         batch_loss, _ = model.sequence_loss(Chunk(inputs, targets, None, candidates, users), None)
         assert batch_loss.dim() == 0 and torch.isfinite(batch_loss), loss_type
-    if type(model).encode_steps is SequentialRecommender.encode_steps:  # not read step by step
+    if not reads_step_by_step(spec):
         return
     steps, _ = model.encode_steps(inputs, users=users) if spec.needs_users else model.encode_steps(inputs)
     last = steps[torch.arange(2), torch.tensor([3, 1])] @ model.item_embedding.weight.t()

@@ -186,6 +186,8 @@ AUTHORS = {"loss_type": "BPR-max", "n_sample": 8, "learner": "adagrad_momentum",
 @pytest.mark.parametrize("train_mode, model, strategy, extra", [("augment", "GRU4Rec", "simultaneous", {}),
                                                              ("sequence", "GRU4Rec", "simultaneous", {}),
                                                              ("sequence", "GRU4RecF", "residual", {}),
+                                                             ("sequence", "BERT4Rec", "simultaneous",
+                                                              {"segment_length": 3, "warmup_length": 1}),
                                                              ("session_parallel", "GRU4Rec", "simultaneous", AUTHORS)])
 def test_resuming_from_any_epoch_continues_early_stopping_identically(train_mode, model, strategy, extra, data_dir,
                                                                       tmp_path, monkeypatch):
