@@ -141,9 +141,8 @@ def reads_step_by_step(spec: ModelSpec) -> bool:
 
 
 def check_sequence_loss(spec: ModelSpec, values: dict) -> None:
-    """train_mode 'sequence': a finite summed loss, and, for a model that reads steps in order
-    (it overrides `encode_steps`; not BERT4Rec's bidirectional windows, tested in test_bert4rec.py), the step
-    outputs at the last item equal the representation that full ranking scores."""
+    """train_mode 'sequence': a finite summed loss, and, for a model that `reads_step_by_step`, the
+    step outputs at the last item equal the representation that full ranking scores."""
     torch.manual_seed(0)
     model = build(spec, values).eval()
     inputs, targets = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]]), torch.tensor([[2, 3, 4, 5], [6, 7, 0, 0]])

@@ -45,7 +45,7 @@ from ..errors import ConfigError
 from .base import SequentialRecommender, loss_type_setting
 from .spec import Catalogue, ModelSettings, ModelSpec
 from .transformer import TransformerEncoder, check_heads, gelu, hidden_act_setting, init_transformer_weights, \
-    padding_mask
+    padding_mask, sequence_rows
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,11 @@ class BERT4RecSettings(ModelSettings):
 def check_windows_fit_positions(values: Dict[str, Any]) -> None:
     """train_mode 'sequence': a window (warm-up, targets and the last target) must fit the
     MAX_ITEM_LIST_LENGTH positions and be read as one chunk. A ConfigError naming the keys."""
-    if values.get("train_mode") != "sequence":
+    rows = sequence_rows(values)
+    if rows is None:
         return
-    positions = values["MAX_ITEM_LIST_LENGTH"]
-    segment, warmup, chunk = values.get("segment_length"), values.get("warmup_length"), values.get("chunk_length")
-    warmup = positions if warmup is None else warmup
+    positions, segment, warmup = rows
+    chunk = values.get("chunk_length")
     if segment is None or warmup + segment + 1 > positions:
         found = "segment_length None (whole sequences)" if segment is None else \
             f"warmup_length {warmup} + segment_length {segment} + 1 = {warmup + segment + 1}"

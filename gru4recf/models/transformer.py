@@ -13,7 +13,7 @@ every key stays finite).
 `CausalSteps` gives a causal model train_mode 'sequence' (see `check_rows_fit_positions`).
 """
 import math
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -157,16 +157,25 @@ def check_heads(values: Dict[str, Any], model: str, width_key: str = "hidden_siz
                           "(each head gets hidden_size / n_heads dimensions)")
 
 
+def sequence_rows(values: Dict[str, Any]) -> Optional[Tuple[int, Optional[int], int]]:
+    """In train_mode 'sequence', (MAX_ITEM_LIST_LENGTH, segment_length, warmup_length) of the
+    settings `values`, the warm-up defaulting to MAX_ITEM_LIST_LENGTH as the mode does; None in
+    the other modes."""
+    if values.get("train_mode") != "sequence":
+        return None
+    positions, warmup = values["MAX_ITEM_LIST_LENGTH"], values.get("warmup_length")
+    return positions, values.get("segment_length"), positions if warmup is None else warmup
+
+
 def check_rows_fit_positions(values: Dict[str, Any], model: str) -> None:
     """train_mode 'sequence' for a causal attention model with a position table of
     MAX_ITEM_LIST_LENGTH rows: every row (a segment's warm-up plus its targets) is read in one causal
     pass from position 0, so warmup_length + segment_length must be at most MAX_ITEM_LIST_LENGTH
     (whole sequences, segment_length None, do not fit). A ConfigError naming the keys and the model."""
-    if values.get("train_mode") != "sequence":
+    rows = sequence_rows(values)
+    if rows is None:
         return
-    positions = values["MAX_ITEM_LIST_LENGTH"]
-    segment, warmup = values.get("segment_length"), values.get("warmup_length")
-    warmup = positions if warmup is None else warmup
+    positions, segment, warmup = rows
     if segment is None:
         raise ConfigError(f"model '{model}' reads each training row in one pass over its {positions} positions "
                           f"(MAX_ITEM_LIST_LENGTH): train_mode 'sequence' needs segments; set segment_length "
