@@ -19,8 +19,10 @@ def stamp(max_history: int = 6, **values) -> STAMP:
 
 
 def stamp_by_hand(model, items, width):
-    """RecBole's STAMP on one history padded with item 0 to `width` steps, as RecBole batches it."""
-    embedded = model.item_embedding.weight[list(items) + [0] * (width - len(items))]  # [width, E]
+    """RecBole's STAMP on one history padded with item 0 to `width` steps, as RecBole batches it; the
+    padding rows send no gradient, as through RecBole's padding_idx lookup."""
+    weight = model.item_embedding.weight
+    embedded = torch.cat([weight[list(items)], weight[0].detach().expand(width - len(items), -1)])  # [width, E]
     last = embedded[len(items) - 1]
     mean = embedded.sum(dim=0) / len(items)
     alpha = [model.w0.weight[0] @ torch.sigmoid(model.w1.weight @ x + model.w2.weight @ last
@@ -76,6 +78,39 @@ def test_the_padding_row_is_trained_by_the_output_layer_only():
         chance = torch.softmax(out @ model.item_embedding.weight.t(), dim=-1)[:, 0]  # [B]
         expected = (chance.unsqueeze(1) * out).mean(dim=0)  # d CE / d (padding row) through the scores alone
     assert torch.allclose(model.item_embedding.weight.grad[0], expected, atol=1e-7)
+
+
+def gradients(model, loss):
+    model.zero_grad()
+    loss.backward()
+    return {name: parameter.grad.clone() for name, parameter in model.named_parameters()}
+
+
+@pytest.mark.parametrize("piece", [1 << 18, 40])
+def test_gradients_of_encode_and_of_every_step_are_those_of_recbole_s_computation(monkeypatch, piece):
+    """The attention's own backward (stamp.AttentionMemory) against autograd through the computation
+    written out by hand, in float64; a small `piece` cuts the rows into pieces of several widths."""
+    monkeypatch.setattr("gru4recf.models.stamp.PIECE", piece)
+    torch.manual_seed(0)
+    model = stamp(max_history=6).double()
+    trained_padding_row(model)
+    history = torch.tensor([[1, 2, 3, 0, 0, 0], [4, 5, 0, 0, 0, 0], [6, 7, 8, 9, 10, 11], [10, 0, 0, 0, 0, 0]])
+    lengths = torch.tensor([3, 2, 6, 1])
+    weights = torch.randn(4, 5, dtype=torch.float64)
+    got = gradients(model, (model.encode(history, lengths) * weights).sum())
+    expected = gradients(model, sum((stamp_by_hand(model, history[row, :n].tolist(), 6) * weights[row]).sum()
+                                    for row, n in enumerate(lengths.tolist())))
+    rows = [[3, 1, 4, 1, 5, 9, 2, 6], [2, 7, 1, 0, 0, 0, 0, 0]]  # the first longer than MAX_ITEM_LIST_LENGTH
+    steps = torch.randn(2, 8, 5, dtype=torch.float64)
+    outputs, _ = model.encode_steps(torch.tensor(rows))
+    valid = torch.tensor(rows) != 0
+    got_steps = gradients(model, (outputs * steps)[valid].sum())
+    expected_steps = gradients(model, sum((stamp_by_hand(model, items[:t + 1], max(6, t + 1)) * steps[row, t]).sum()
+                                          for row, items in enumerate(rows) for t in range(len(items)) if items[t]))
+    for name in expected:
+        assert torch.allclose(got[name], expected[name], rtol=1e-9, atol=1e-12), name
+        assert torch.allclose(got_steps[name], expected_steps[name], rtol=1e-9, atol=1e-12), name
+    assert expected["w1.weight"].abs().max() > 0 and expected_steps["w0.weight"].abs().max() > 0
 
 
 @pytest.mark.parametrize("chunk_length", [1, 3, 50])
