@@ -1,0 +1,65 @@
+"""Experiment, not a library feature: train_mode 'sequence' with each training row repeated G times,
+each copy drawing its own dropout masks and keeping every G-th target (step t goes to copy t % G).
+It tests whether SASRec's `sequence` mode falls short of `augment` because a row's targets share one
+mask (docs/results.md, "Quality", SASRec): G copies cost G passes and the same output layer, and
+without dropout they give exactly the loss of G = 1.
+
+    python benchmarks/mask_groups.py --groups=4 --model=SASRec --train_mode=sequence --epochs=8 --seed=2020 \\
+        --num_threads=1 --data_path=../shared/datasets
+
+Every argument but --groups goes to `python run.py` (the results folder and the printed metrics are
+run.py's).
+"""
+import sys
+from typing import List, Optional
+
+import torch
+
+from gru4recf import experiment
+from gru4recf.cli import main
+from gru4recf.data.sequence_batches import SequenceBatch
+from gru4recf.training import modes
+
+
+def replicate(batch: SequenceBatch, groups: int) -> SequenceBatch:
+    """Each row `groups` times in a row (so still longest first); copy g keeps the targets of the
+    steps t with t % groups == g, so every target is counted once."""
+    rows = torch.arange(len(batch.inputs)).repeat_interleave(groups)
+    copy = torch.arange(groups).repeat(len(batch.inputs))
+    keep = (torch.arange(batch.inputs.shape[1]).unsqueeze(0) % groups) == copy.unsqueeze(1)  # [B * G, T]
+    negatives = None if batch.negatives is None else batch.negatives[rows]
+    candidates = None if batch.candidates is None else batch.candidates.rows((rows, slice(None)))
+    users = None if batch.users is None else batch.users[rows]
+    return SequenceBatch(batch.inputs[rows], batch.targets[rows] * keep, batch.lengths[rows], negatives,
+                         candidates, batch.weight, users)
+
+
+class GroupedSequenceMode(modes.SequenceMode):
+    """SequenceMode on each batch's rows repeated `groups` times (see `replicate`)."""
+
+    def __init__(self, mode: modes.SequenceMode, groups: int) -> None:
+        super().__init__(mode.segment_length, mode.warmup, mode.chunk_length)
+        self.groups = groups
+
+    def backward(self, model, runner, batch, check):
+        return super().backward(model, runner, replicate(batch, self.groups), check)
+
+
+def run(argv: List[str], groups: int) -> Optional[int]:
+    plain = experiment.train_mode
+
+    def grouped(*args, **kwargs):
+        mode = plain(*args, **kwargs)
+        return GroupedSequenceMode(mode, groups) if isinstance(mode, modes.SequenceMode) else mode
+
+    experiment.train_mode = grouped
+    return main(argv)
+
+
+if __name__ == "__main__":
+    given = [arg for arg in sys.argv[1:] if arg.startswith("--groups=")]
+    value = given[-1].split("=", 1)[1] if given else ""
+    if not value.isdigit() or int(value) < 1:
+        print(f"mask_groups.py: --groups must be an integer >= 1, found {value or 'none'}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run([arg for arg in sys.argv[1:] if arg not in given], int(value)))
