@@ -10,6 +10,7 @@ without dropout they give exactly the loss of G = 1.
 Every argument but --groups goes to `python run.py` (the results folder and the printed metrics are
 run.py's).
 """
+import argparse
 import sys
 from typing import List, Optional
 
@@ -56,10 +57,14 @@ def run(argv: List[str], groups: int) -> Optional[int]:
     return main(argv)
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"an integer >= 1 expected, found {text!r}")
+    return int(text)
+
+
 if __name__ == "__main__":
-    given = [arg for arg in sys.argv[1:] if arg.startswith("--groups=")]
-    value = given[-1].split("=", 1)[1] if given else ""
-    if not value.isdigit() or int(value) < 1:
-        print(f"mask_groups.py: --groups must be an integer >= 1, found {value or 'none'}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(run([arg for arg in sys.argv[1:] if arg not in given], int(value)))
+    parser = argparse.ArgumentParser(description="train_mode 'sequence' with G dropout-mask groups per row")
+    parser.add_argument("--groups", type=positive, required=True, help="copies of each row (G)")
+    args, rest = parser.parse_known_args()
+    sys.exit(run(rest, args.groups))
