@@ -12,6 +12,7 @@ run.py's).
 """
 import argparse
 import sys
+from dataclasses import replace
 from typing import List, Optional
 
 import torch
@@ -28,11 +29,8 @@ def replicate(batch: SequenceBatch, groups: int) -> SequenceBatch:
     rows = torch.arange(len(batch.inputs)).repeat_interleave(groups)
     copy = torch.arange(groups).repeat(len(batch.inputs))
     keep = (torch.arange(batch.inputs.shape[1]).unsqueeze(0) % groups) == copy.unsqueeze(1)  # [B * G, T]
-    negatives = None if batch.negatives is None else batch.negatives[rows]
-    candidates = None if batch.candidates is None else batch.candidates.rows((rows, slice(None)))
-    users = None if batch.users is None else batch.users[rows]
-    return SequenceBatch(batch.inputs[rows], batch.targets[rows] * keep, batch.lengths[rows], negatives,
-                         candidates, batch.weight, users)
+    copies = batch.rows(rows, batch.inputs.shape[1])
+    return replace(copies, targets=copies.targets * keep)
 
 
 class GroupedSequenceMode(modes.SequenceMode):

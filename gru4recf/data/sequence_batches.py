@@ -11,7 +11,7 @@ each read after a warm-up of up to `warmup` preceding items that carry no loss; 
 users are shuffled together, so a batch mixes many users, and every target sees at least
 min(position, warmup) items of history from a fresh state, as in evaluation.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Optional
 
 import numpy as np
@@ -63,12 +63,15 @@ class SequenceBatch:
         their longest sequence, weighted by their share of the batch's targets."""
         rows, weight = shard_rows((self.targets != 0).sum(dim=1).numpy(), rank, world_size)  # targets per row
         rows = torch.from_numpy(rows)
-        width = int(self.lengths[rows].max())
+        return replace(self.rows(rows, int(self.lengths[rows].max())), weight=weight)
+
+    def rows(self, rows: torch.Tensor, width: int) -> "SequenceBatch":
+        """The rows `rows` [r] of this batch (in that order), cut to their first `width` steps."""
         negatives = None if self.negatives is None else self.negatives[rows, :width]
         candidates = None if self.candidates is None else self.candidates.rows((rows, slice(0, width)))
         users = None if self.users is None else self.users[rows]
         return SequenceBatch(self.inputs[rows, :width], self.targets[rows, :width], self.lengths[rows], negatives,
-                             candidates, weight, users)
+                             candidates, self.weight, users)
 
     def chunks(self, length: int) -> Iterator[Chunk]:
         """Consecutive chunks of `length` steps; a row leaves once its sequence has ended."""
