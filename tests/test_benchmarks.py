@@ -178,6 +178,15 @@ def test_profile_steps_times_every_phase_of_a_batch(tiny):
         assert phase in done.stdout
 
 
+def test_full_softmax_times_both_output_layers():
+    done = run_script(str(BENCHMARKS / "full_softmax.py"), "--rows=64", "--items=50", "--dim=8", "--repeats=2",
+                      "--num_threads=1")
+    assert done.returncode == 0, done.stderr
+    timed = [line.split() for line in done.stdout.splitlines() if line.endswith("ms per step")]
+    assert [row[0] for row in timed] == ["F.cross_entropy", "full_cross_entropy"]
+    assert all(float(row[1]) > 0 for row in timed)
+
+
 def test_bench_architectures_trains_every_design_and_prints_one_table(tiny, tmp_path):
     out = tmp_path / "arch.json"
     result = run_script(str(BENCHMARKS / "bench_architectures.py"), f"--data_path={tiny}", "--dataset=tiny",

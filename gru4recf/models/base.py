@@ -19,6 +19,7 @@ from ..data.batching import Batch, Candidates
 from ..data.dataset import SequenceDataset
 from ..data.sequence_batches import Chunk
 from ..data.split import Examples
+from .full_softmax import full_cross_entropy
 from .losses import BATCH_LOSSES, LossParams, batch_loss
 
 State = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
@@ -133,9 +134,8 @@ class SequentialRecommender(nn.Module):
             logits = self._sampled_logits(output, targets, candidates)
             return F.cross_entropy(logits, torch.zeros_like(targets), reduction=reduction)
         if self.loss_type == "CE":
-            logits = output @ self.item_embedding.weight.t()  # [P, n_items]
-            logits = logits if self.item_bias is None else logits + self.item_bias.weight.t()
-            return F.cross_entropy(logits, targets, reduction=reduction)
+            bias = None if self.item_bias is None else self.item_bias.weight  # [n_items, 1]
+            return full_cross_entropy(output, self.item_embedding.weight, bias, targets, reduction)
         positive = (output * self.item_embedding(targets)).sum(-1, keepdim=True)  # [P, 1]
         negative = torch.einsum("be,bne->bn", output, self.item_embedding(negatives))  # [P, N]
         if self.item_bias is not None:

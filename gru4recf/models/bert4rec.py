@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import checks as c
@@ -43,6 +42,7 @@ from ..data.batching import Batch
 from ..data.sequence_batches import Chunk
 from ..errors import ConfigError
 from .base import SequentialRecommender, loss_type_setting
+from .full_softmax import full_cross_entropy
 from .spec import Catalogue, ModelSettings, ModelSpec
 from .transformer import TransformerEncoder, check_heads, gelu, hidden_act_setting, init_transformer_weights, \
     padding_mask, sequence_rows
@@ -202,7 +202,7 @@ class BERT4Rec(SequentialRecommender):
         if len(positives) == 0:
             return output.sum() * 0.0  # nothing masked (RecBole would divide by zero)
         if self.loss_type == "CE":
-            return F.cross_entropy(self._logits(output), positives)
+            return full_cross_entropy(output, self.item_embedding.weight[:self.n_items], self.output_bias, positives)
         negatives = negatives[targets != 0]
         positive = (output * self.item_embedding(positives)).sum(-1) + self.output_bias[positives]  # [P]
         negative = (output * self.item_embedding(negatives)).sum(-1) + self.output_bias[negatives]  # [P]
