@@ -150,9 +150,13 @@ class BERT4Rec(SequentialRecommender):
         hidden = self.trm_encoder(hidden, padding_mask(items))  # [B, L, H]
         return self.output_ln(gelu(self.output_ffn(hidden)))  # [B, L, H]
 
+    def _item_rows(self) -> torch.Tensor:
+        """The [n_items, H] embedding rows that are scored: every item id, not [MASK]."""
+        return self.item_embedding.weight[:self.n_items]
+
     def _logits(self, output: torch.Tensor) -> torch.Tensor:
         """[..., H] outputs -> [..., n_items] scores of every item id (not [MASK])."""
-        return output @ self.item_embedding.weight[:self.n_items].t() + self.output_bias
+        return output @ self._item_rows().t() + self.output_bias
 
     def with_mask_appended(self, history: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """[B, L] right-padded histories -> ([B, L'] the input that ranks the next item, [B] the
@@ -202,7 +206,7 @@ class BERT4Rec(SequentialRecommender):
         if len(positives) == 0:
             return output.sum() * 0.0  # nothing masked (RecBole would divide by zero)
         if self.loss_type == "CE":
-            return full_cross_entropy(output, self.item_embedding.weight[:self.n_items], self.output_bias, positives)
+            return full_cross_entropy(output, self._item_rows(), self.output_bias, positives)
         negatives = negatives[targets != 0]
         positive = (output * self.item_embedding(positives)).sum(-1) + self.output_bias[positives]  # [P]
         negative = (output * self.item_embedding(negatives)).sum(-1) + self.output_bias[negatives]  # [P]
