@@ -152,9 +152,13 @@ class SequenceBatches:
     def __len__(self) -> int:
         return max(1, int(np.ceil(self.counts.sum() / self.batch_size)))
 
+    def _order(self, rng: np.random.Generator) -> np.ndarray:
+        """The epoch's order of the rows (users or segments): a uniform shuffle."""
+        return rng.permutation(len(self.starts))
+
     def __iter__(self) -> Iterator[SequenceBatch]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        for group in self._groups(rng.permutation(len(self.starts))):
+        for group in self._groups(self._order(rng)):
             steps = self.warm[group] + self.counts[group]
             group = group[np.argsort(-steps, kind="stable")]
             batch = self._batch(self.starts[group], self.warm[group], self.counts[group], rng)  # global: rng in step
