@@ -14,7 +14,7 @@ Train mode 'sequence' reads each training row in one causal pass (`CausalSteps`)
 """
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Dict, FrozenSet, List, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from ..config import checks as c
 from ..config.settings import setting
 from ..data.features import FeatureField
 from .base import SequentialRecommender, loss_type_setting
-from .layers import ItemFeatureEncoder, gather_last
+from .layers import ItemFeatureEncoder
 from .spec import Catalogue, ModelSettings, ModelSpec
 from .transformer import CausalSteps, TransformerEncoder, causal_mask, check_heads, check_rows_fit_positions, \
     hidden_act_setting, init_transformer_weights
@@ -117,19 +117,23 @@ class FDSA(CausalSteps, SequentialRecommender):
         features = features.view(*features.shape[:-1], -1, self.hidden_size)  # [B, L, F, H]
         return self.feature_att_layer(features)  # [B, L, H]
 
-    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
-        """[B, L] right-padded item ids -> the output at every step [B, L, H] (causal: step i reads items <= i)."""
+    def _encode(self, items: torch.Tensor, at: Optional[torch.Tensor]) -> torch.Tensor:
+        """[B, L] right-padded item ids -> the output at every step [B, L, H] (causal: step i reads
+        items <= i), or with `at` [B] at that step of each row [B, H]."""
         positions = self.position_embedding(torch.arange(items.shape[1], device=items.device))  # [L, H]
         mask = causal_mask(items)
         item_input = self.dropout(self.LayerNorm(self.item_embedding(items) + positions))  # [B, L, H]
         feature_input = self.dropout(self.LayerNorm(self.feature_stream_input(items) + positions))  # [B, L, H]
-        item_output = self.item_trm_encoder(item_input, mask)  # [B, L, H]
-        feature_output = self.feature_trm_encoder(feature_input, mask)  # [B, L, H]
+        item_output = self.item_trm_encoder(item_input, mask, at=at)  # [B, L, H] or [B, H]
+        feature_output = self.feature_trm_encoder(feature_input, mask, at=at)
         joined = self.heads["item"](item_output) + self.heads["feature"](feature_output) + self.bias
-        return self.dropout(self.LayerNorm(joined))  # [B, L, H]
+        return self.dropout(self.LayerNorm(joined))  # [B, L, H] or [B, H]
+
+    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
+        return self._encode(items, None)  # [B, L, H]
 
     def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return gather_last(self.encode_all(history), lengths)  # [B, H]
+        return self._encode(history, lengths - 1)  # [B, H]
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         """`item`: the item stream; `feature`: the feature encoders, the feature attention and stream;

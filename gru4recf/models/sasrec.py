@@ -10,7 +10,7 @@ of 25 warm-up items and 25 targets per segment.
 """
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Dict, FrozenSet, List
+from typing import Any, Dict, FrozenSet, List, Optional
 
 import torch
 from torch import nn
@@ -18,7 +18,6 @@ from torch import nn
 from ..config import checks as c
 from ..config.settings import setting
 from .base import SequentialRecommender, loss_type_setting
-from .layers import gather_last
 from .spec import Catalogue, ModelSettings, ModelSpec
 from .transformer import CausalSteps, TransformerEncoder, causal_mask, check_heads, check_rows_fit_positions, \
     hidden_act_setting, init_transformer_weights
@@ -75,15 +74,19 @@ class SASRec(CausalSteps, SequentialRecommender):
                    settings.attn_dropout_prob, settings.hidden_act, settings.layer_norm_eps,
                    settings.initializer_range, settings.loss_type)
 
-    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
-        """[B, L] right-padded item ids (L <= max_history) -> the output after every step [B, L, H]."""
+    def _encode(self, items: torch.Tensor, at: Optional[torch.Tensor]) -> torch.Tensor:
+        """[B, L] right-padded item ids (L <= max_history) -> the output after every step [B, L, H],
+        or with `at` [B] after that step of each row [B, H]."""
         positions = torch.arange(items.shape[1], device=items.device).unsqueeze(0)  # [1, L]
         hidden = self.item_embedding(items) + self.position_embedding(positions)  # [B, L, H]
         hidden = self.dropout(self.LayerNorm(hidden))
-        return self.trm_encoder(hidden, causal_mask(items))  # [B, L, H]
+        return self.trm_encoder(hidden, causal_mask(items), at=at)  # [B, L, H] or [B, H]
+
+    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
+        return self._encode(items, None)  # [B, L, H]
 
     def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return gather_last(self.encode_all(history), lengths)  # [B, H]
+        return self._encode(history, lengths - 1)  # [B, H]
 
 
 MODEL = ModelSpec(NAME, SASRecSettings, SASRec,

@@ -13,7 +13,7 @@ one slot of `hidden_size` (a float_seq vector through a learned projection, as i
 """
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Dict, FrozenSet, List, Sequence
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ from ..config import checks as c
 from ..config.settings import setting
 from ..data.features import FeatureField
 from .base import SequentialRecommender, loss_type_setting
-from .layers import ItemFeatureEncoder, gather_last
+from .layers import ItemFeatureEncoder
 from .spec import Catalogue, ModelSettings, ModelSpec
 from .transformer import CausalSteps, TransformerEncoder, causal_mask, check_heads, check_rows_fit_positions, \
     hidden_act_setting, init_transformer_weights
@@ -85,15 +85,19 @@ class SASRecF(CausalSteps, SequentialRecommender):
                    settings.attn_dropout_prob, settings.hidden_act, settings.layer_norm_eps,
                    settings.initializer_range, settings.pooling_mode, settings.loss_type)
 
-    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
-        """[B, L] right-padded item ids -> the output at every step [B, L, H] (causal: step i reads items <= i)."""
+    def _encode(self, items: torch.Tensor, at: Optional[torch.Tensor]) -> torch.Tensor:
+        """[B, L] right-padded item ids -> the output at every step [B, L, H] (causal: step i reads
+        items <= i), or with `at` [B] at that step of each row [B, H]."""
         joined = torch.cat([self.item_embedding(items), self.features(items)], dim=-1)  # [B, L, H + F * H]
         positions = torch.arange(items.shape[1], device=items.device)  # [L]
         hidden = self.dropout(self.LayerNorm(self.concat_layer(joined) + self.position_embedding(positions)))
-        return self.trm_encoder(hidden, causal_mask(items))  # [B, L, H]
+        return self.trm_encoder(hidden, causal_mask(items), at=at)  # [B, L, H] or [B, H]
+
+    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
+        return self._encode(items, None)  # [B, L, H]
 
     def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return gather_last(self.encode_all(history), lengths)  # [B, H]
+        return self._encode(history, lengths - 1)  # [B, H]
 
 
 MODEL = ModelSpec("SASRecF", SASRecFSettings, SASRecF,

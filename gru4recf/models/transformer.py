@@ -87,13 +87,17 @@ class MultiHeadAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(*x.shape[:-1], self.n_heads, self.head_size).permute(0, 2, 1, 3)  # [B, h, L, d]
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        query, key, value = self._heads(self.query(hidden)), self._heads(self.key(hidden)), self._heads(self.value(hidden))
-        scores = torch.matmul(query, key.transpose(-1, -2)) / self.scale + mask  # [B, h, L, L]
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, at: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """[B, L, H] -> [B, L, H]; with `at` [B] only the queries at those steps -> [B, 1, H]."""
+        queries = hidden if at is None else hidden.gather(1, at.view(-1, 1, 1).expand(-1, 1, hidden.shape[-1]))
+        if at is not None and mask.shape[2] > 1:
+            mask = mask.gather(2, at.view(-1, 1, 1, 1).expand(-1, mask.shape[1], 1, mask.shape[-1]))  # [B, 1, 1, L]
+        query, key, value = self._heads(self.query(queries)), self._heads(self.key(hidden)), self._heads(self.value(hidden))
+        scores = torch.matmul(query, key.transpose(-1, -2)) / self.scale + mask  # [B, h, Lq, L]
         probs = self.attn_dropout(torch.softmax(scores, dim=-1))
-        context = torch.matmul(probs, value).permute(0, 2, 1, 3).contiguous()  # [B, L, h, d]
-        context = context.view(*context.shape[:-2], -1)  # [B, L, H]
-        return self.LayerNorm(self.out_dropout(self.dense(context)) + hidden)
+        context = torch.matmul(probs, value).permute(0, 2, 1, 3).contiguous()  # [B, Lq, h, d]
+        context = context.view(*context.shape[:-2], -1)  # [B, Lq, H]
+        return self.LayerNorm(self.out_dropout(self.dense(context)) + queries)
 
 
 class FeedForward(nn.Module):
@@ -123,13 +127,17 @@ class TransformerLayer(nn.Module):
                                                        layer_norm_eps)
         self.feed_forward = FeedForward(hidden_size, inner_size, hidden_dropout_prob, hidden_act, layer_norm_eps)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.feed_forward(self.multi_head_attention(hidden, mask))
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, at: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.feed_forward(self.multi_head_attention(hidden, mask, at))
 
 
 class TransformerEncoder(nn.Module):
     """`n_layers` blocks over [B, L, H] with an additive mask [B, 1, L, L] or [B, 1, 1, L]; returns
-    the last block's output [B, L, H] (`all_layers` lists every block's)."""
+    the last block's output [B, L, H] (`all_layers` lists every block's).
+
+    With `at` [B], the output at one step per row [B, H]: the last block then computes only those
+    queries (its keys and values still read every step), the same output as taking step `at` of the
+    full one at a fraction of the block's cost (an `augment` batch needs one step of 50)."""
 
     def __init__(self, n_layers: int = 2, n_heads: int = 2, hidden_size: int = 64, inner_size: int = 256,
                  hidden_dropout_prob: float = 0.5, attn_dropout_prob: float = 0.5, hidden_act: str = "gelu",
@@ -141,7 +149,14 @@ class TransformerEncoder(nn.Module):
             TransformerLayer(n_heads, hidden_size, inner_size, hidden_dropout_prob, attn_dropout_prob, hidden_act,
                              layer_norm_eps) for _ in range(n_layers))
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, all_layers: bool = False):
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, all_layers: bool = False,
+                at: Optional[torch.Tensor] = None):
+        if at is not None:
+            if all_layers:
+                raise ValueError("all_layers and at exclude each other")
+            for block in self.layer[:-1]:
+                hidden = block(hidden, mask)  # [B, L, H]
+            return self.layer[-1](hidden, mask, at).squeeze(1)  # [B, H]
         outputs = []
         for block in self.layer:
             hidden = block(hidden, mask)  # [B, L, H]
