@@ -129,11 +129,6 @@ class FDSA(CausalSteps, SequentialRecommender):
         joined = self.heads["item"](item_output) + self.heads["feature"](feature_output) + self.bias
         return self.dropout(self.LayerNorm(joined))  # [B, L, H] or [B, H]
 
-    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
-        return self._encode(items, None)  # [B, L, H]
-
-    def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self._encode(history, lengths - 1)  # [B, H]
 
     def parameter_groups(self) -> Dict[str, List[nn.Parameter]]:
         """`item`: the item stream; `feature`: the feature encoders, the feature attention and stream;

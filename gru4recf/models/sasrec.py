@@ -82,12 +82,6 @@ class SASRec(CausalSteps, SequentialRecommender):
         hidden = self.dropout(self.LayerNorm(hidden))
         return self.trm_encoder(hidden, causal_mask(items), at=at)  # [B, L, H] or [B, H]
 
-    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
-        return self._encode(items, None)  # [B, L, H]
-
-    def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self._encode(history, lengths - 1)  # [B, H]
-
 
 MODEL = ModelSpec(NAME, SASRecSettings, SASRec,
                   "Kang & McAuley, Self-Attentive Sequential Recommendation (ICDM 2018)",

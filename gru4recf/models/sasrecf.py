@@ -93,12 +93,6 @@ class SASRecF(CausalSteps, SequentialRecommender):
         hidden = self.dropout(self.LayerNorm(self.concat_layer(joined) + self.position_embedding(positions)))
         return self.trm_encoder(hidden, causal_mask(items), at=at)  # [B, L, H] or [B, H]
 
-    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
-        return self._encode(items, None)  # [B, L, H]
-
-    def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self._encode(history, lengths - 1)  # [B, H]
-
 
 MODEL = ModelSpec("SASRecF", SASRecFSettings, SASRecF,
                   "SASRec (Kang and McAuley, ICDM 2018) with item features joined to the item embeddings "

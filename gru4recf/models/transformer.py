@@ -206,14 +206,21 @@ def hidden_act_setting(default: str = "gelu") -> str:
     return setting(default, c.one_of(tuple(ACTIVATIONS)), "Activation of the feed-forward layer.")
 
 
-
 class CausalSteps:
-    """`encode_steps` and `carry` for a causal attention model (mixed into a SequentialRecommender
-    that implements `encode_all(items) -> [B, L, H]`, the output at every step of one causal pass).
+    """`encode`, `encode_all`, `encode_steps` and `carry` for a causal attention model, mixed into a
+    SequentialRecommender that implements `_encode(items, at)`: the output of one causal pass over
+    [B, L] right-padded ids at every step [B, L, H] (`at` None) or at step `at` [B] of each row [B, H]
+    (`encode` asks for the last valid step only, so the last block can skip the others).
 
     The state between chunks is the item ids read so far [B, T]: a chunk is read together with
     them from position 0, so every step's output is exactly `encode` of the history up to it,
     whatever the chunk length (a chunk covering the whole row, the default, reads it once)."""
+
+    def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self._encode(history, lengths - 1)  # [B, H]
+
+    def encode_all(self, items: torch.Tensor) -> torch.Tensor:
+        return self._encode(items, None)  # [B, L, H]
 
     def encode_steps(self, inputs: torch.Tensor, state: torch.Tensor = None) -> tuple:
         items = inputs if state is None else torch.cat([state, inputs], dim=1)  # [B, T + l]
