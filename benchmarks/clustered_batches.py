@@ -14,14 +14,13 @@ run.py's).
 """
 import argparse
 import sys
-from typing import List, Optional
 
 import numpy as np
 
-from gru4recf import experiment
-from gru4recf.cli import main
 from gru4recf.data.sequence_batches import SequenceBatches, segments, user_runs
 from gru4recf.training import modes
+
+from sequence_experiment import positive, run_with
 
 
 def blocks_of(run: np.ndarray, block: int) -> np.ndarray:
@@ -62,25 +61,8 @@ class ClusteredSequenceMode(modes.SequenceMode):
                                 block=self.block)
 
 
-def run(argv: List[str], block: int) -> Optional[int]:
-    plain = experiment.train_mode
-
-    def clustered(*args, **kwargs):
-        mode = plain(*args, **kwargs)
-        return ClusteredSequenceMode(mode, block) if isinstance(mode, modes.SequenceMode) else mode
-
-    experiment.train_mode = clustered
-    return main(argv)
-
-
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"an integer >= 1 expected, found {text!r}")
-    return int(text)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="train_mode 'sequence' with batches of consecutive segments")
     parser.add_argument("--block", type=positive, required=True, help="consecutive segments of a run kept together")
     args, rest = parser.parse_known_args()
-    sys.exit(run(rest, args.block))
+    sys.exit(run_with(rest, lambda mode: ClusteredSequenceMode(mode, args.block)))

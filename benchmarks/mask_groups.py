@@ -13,14 +13,13 @@ run.py's).
 import argparse
 import sys
 from dataclasses import replace
-from typing import List, Optional
 
 import torch
 
-from gru4recf import experiment
-from gru4recf.cli import main
 from gru4recf.data.sequence_batches import SequenceBatch
 from gru4recf.training import modes
+
+from sequence_experiment import positive, run_with
 
 
 def replicate(batch: SequenceBatch, groups: int) -> SequenceBatch:
@@ -44,25 +43,8 @@ class GroupedSequenceMode(modes.SequenceMode):
         return super().backward(model, runner, replicate(batch, self.groups), check)
 
 
-def run(argv: List[str], groups: int) -> Optional[int]:
-    plain = experiment.train_mode
-
-    def grouped(*args, **kwargs):
-        mode = plain(*args, **kwargs)
-        return GroupedSequenceMode(mode, groups) if isinstance(mode, modes.SequenceMode) else mode
-
-    experiment.train_mode = grouped
-    return main(argv)
-
-
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"an integer >= 1 expected, found {text!r}")
-    return int(text)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="train_mode 'sequence' with G dropout-mask groups per row")
     parser.add_argument("--groups", type=positive, required=True, help="copies of each row (G)")
     args, rest = parser.parse_known_args()
-    sys.exit(run(rest, args.groups))
+    sys.exit(run_with(rest, lambda mode: GroupedSequenceMode(mode, args.groups)))

@@ -1,6 +1,6 @@
 """benchmarks/clustered_batches.py: each batch holds whole blocks of one user's consecutive
 segments, every target still exactly once an epoch."""
-import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +8,8 @@ import numpy as np
 from gru4recf.data.sequence_batches import SequenceBatches
 from gru4recf.data.split import Examples
 
-SPEC = importlib.util.spec_from_file_location(
-    "clustered_batches", Path(__file__).resolve().parent.parent / "benchmarks" / "clustered_batches.py")
-clustered_batches = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(clustered_batches)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import clustered_batches  # noqa: E402 (a benchmark script, importable once its folder is on the path)
 
 
 def users(counts) -> tuple:
