@@ -150,7 +150,9 @@ class AttentionMemory(torch.autograd.Function):
             # d a / d (key + query) without its factor w0, which is applied once to the sums below
             slope = torch.addcmul(piece.sigmoid, piece.sigmoid, piece.sigmoid, value=-1).mul_(grad_weights.unsqueeze(-1))
             grad_query[piece.rows] = slope.sum(dim=2)
-            grad_keys.index_add_(0, piece.flat, slope.sum(dim=1).reshape(-1, len(w0)))
+            # one query (augment): the sum over queries would copy slope, 3x the time of the pass above
+            per_key = slope.squeeze(1) if slope.shape[1] == 1 else slope.sum(dim=1)  # [r, w, E]
+            grad_keys.index_add_(0, piece.flat, per_key.reshape(-1, len(w0)))
         return grad_table, grad_keys.mul_(w0), None, grad_query.mul_(w0), grad_w0, None, None, None
 
 
