@@ -254,9 +254,8 @@ ZOO_ML100K = ["zoo_ml100k.json", "zoo_ml100k_gru.json", "zoo_ml100k_fdsa.json", 
               "zoo_bert4rec_overlap.json", "zoo_stamp.json", "recbole_zoo.json", "recbole_zoo_stamp_2021.json",
               "recbole_zoo_stamp_2022.json",
               "recbole_zoo_sasrec.json", "recbole_zoo_sasrec_2021.json", "recbole_zoo_narm_to_stopping.json",
-              "recbole_zoo_narm.json",
-              "recbole_zoo_narm_2021.json", "recbole_zoo_sasrecf.json", "recbole_zoo_fdsa_4epochs.json",
-              "recbole_zoo_1epoch.json", "recbole_zoo_caser_1epoch.json",
+              "recbole_zoo_narm.json", "recbole_zoo_narm_2021.json", "recbole_zoo_sasrecf.json",
+              "recbole_zoo_fdsa_4epochs.json", "recbole_zoo_1epoch.json", "recbole_zoo_caser_1epoch.json",
               "recbole_zoo_bert4rec_1epoch.json"]  # docs/results.md#the-zoo
 
 
